@@ -1,0 +1,130 @@
+"""The `hexsim` command line."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from hexsim import __version__
+from hexsim.errors import InputError
+from hexsim.scheduler.registry import POLICIES
+from hexsim.workload.arrivals import PROCESSES
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2) instead of usage dumps."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_simulate(sub) -> None:
+    from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
+
+    p = sub.add_parser(
+        "simulate",
+        help="replay a trace through scheduling policies on a simulated cluster",
+        description="Replay a Text-to-SQL workflow trace through one or more scheduling policies on a "
+        "simulated heterogeneous cluster and report SLO attainment, latency deadlines and percentiles. "
+        "With no arguments: the bundled trace on the paper's cluster (Llama-3.1-70B on A100, A100, "
+        "A6000, L40S), every registered policy.",
+    )
+    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
+    p.add_argument("--trace", metavar="FILE", help="trace: .json (Hexgen-Flow), .csv (dataset) or .jsonl (hexsim)")
+    p.add_argument("--rate", type=_positive_float, default=DEFAULT_RATE, metavar="QPS",
+                   help=f"arrival rate in queries/s (default {DEFAULT_RATE})")
+    p.add_argument("--arrivals", choices=PROCESSES, default="poisson",
+                   help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)")
+    p.add_argument("--cv", type=_positive_float, default=2.0, metavar="X",
+                   help="coefficient of variation of gamma inter-arrival gaps (default 2)")
+    p.add_argument("--policy", action="append", metavar="NAME",
+                   help=f"policy to run; repeat for several (default: all of {', '.join(POLICIES)})")
+    p.add_argument("--slo-scale", type=_positive_float, default=DEFAULT_SLO_SCALE, metavar="X",
+                   help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
+    p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
+    p.add_argument("--out", metavar="DIR", help="write per-query and per-call CSVs for each policy into DIR")
+    p.add_argument("--timeline", metavar="FILE", help="write a Chrome/Perfetto trace JSON of every batch")
+
+
+def _add_trace(sub) -> None:
+    p = sub.add_parser("trace", help="generate and inspect workflow traces",
+                       description="Generate synthetic CHESS traces and inspect traces.")
+    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,stats}")
+    g = tsub.add_parser("generate", help="write a synthetic CHESS-like trace (JSONL)",
+                        description="Write a synthetic CHESS-like trace whose step token lengths and stage "
+                        "structure follow statistics fitted to the published CHESS traces.")
+    g.add_argument("--queries", type=_positive_int, default=500, metavar="N", help="number of queries (default 500)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
+    g.add_argument("--stats", metavar="FILE", help="workflow statistics JSON (default: the bundled CHESS fit)")
+    s = tsub.add_parser("stats", help="per-step token statistics of a trace",
+                        description="Per-step call counts and token-length statistics, calls per query, "
+                        "revise rounds and evaluation counts of a trace.")
+    s.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
+    s.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hexsim", description="Simulate, tune and serve agentic Text-to-SQL workflows "
+                     "on heterogeneous GPU clusters.")
+    parser.add_argument("--version", action="version", version=f"hexsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    _add_simulate(sub)
+    _add_trace(sub)
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
+    if args.command == "simulate":
+        from hexsim.commands import simulate
+
+        simulate.run(args, console, err)
+    elif args.command == "trace":
+        from hexsim.workload import trace_commands
+
+        if args.trace_command == "generate":
+            stats = Path(args.stats) if args.stats else None
+            trace_commands.run_generate(args.queries, args.seed, Path(args.out), stats)
+        else:
+            trace_commands.run_stats(Path(args.file), args.json, console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        _dispatch(args, console, err)
+    except InputError as error:
+        print(f"hexsim: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hexsim: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

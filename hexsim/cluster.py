@@ -1,0 +1,73 @@
+"""Cluster configuration: which instances (model, GPU, TP) serve the workload's model.
+
+    model = "meta-llama/Llama-3.1-70B-Instruct"   # the model the workload's calls use
+
+    [[instances]]
+    gpu = "A100"          # name or alias from profiles/gpus.toml
+    count = 2             # optional, default 1
+    tp = 4                # optional: default the smallest degree with a profile
+    model = "..."         # optional: default the top-level model
+    name = "a100"         # optional: instance names get -0, -1, ... when count > 1
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hexsim.errors import InputError
+from hexsim.profiles.files import find_profile
+from hexsim.profiles.gpus import canonical_gpu
+from hexsim.profiles.latency import Profile
+from hexsim.tomlfile import Table, read_toml
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    name: str
+    profile: Profile
+
+    @property
+    def model(self) -> str:
+        return self.profile.model
+
+    @property
+    def gpu(self) -> str:
+        return self.profile.gpu
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    model: str
+    instances: tuple[InstanceSpec, ...]
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def load_cluster(path: str | Path) -> ClusterSpec:
+    doc = Table(read_toml(path), path)
+    doc.check_keys({"model", "instances", "description"})
+    model = doc.get("model", str)
+    entries = doc.get("instances", list, rule="a list of [[instances]] tables")
+    instances: list[InstanceSpec] = []
+    for i, raw in enumerate(entries):
+        entry = Table(raw, path, f"instances[{i}].")
+        entry.check_keys({"gpu", "count", "tp", "model", "name"})
+        gpu = canonical_gpu(entry.get("gpu", str), f"{path}: key '{entry.key('gpu')}'")
+        count = entry.get("count", int, 1, check=_positive, rule="a positive integer")
+        tp = entry.get("tp", int, None, check=_positive, rule="a positive integer")
+        served = entry.get("model", str, model)
+        profile = find_profile(served, gpu, tp, f"{path}: instances[{i}]")
+        base = entry.get("name", str, f"{gpu.lower()}")
+        for j in range(count):
+            instances.append(InstanceSpec(name=f"{base}-{j}" if count > 1 else base, profile=profile))
+    if not instances:
+        raise InputError(str(path), "key 'instances': the cluster has no instance")
+    names = [inst.name for inst in instances]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise InputError(str(path), f"two instances are named {duplicate!r}: give them distinct 'name' keys")
+    if not any(inst.model == model for inst in instances):
+        served = ", ".join(sorted({inst.model for inst in instances}))
+        raise InputError(str(path), f"key 'model': no instance serves {model!r} (instances serve {served})")
+    return ClusterSpec(model=model, instances=tuple(instances))

@@ -1,0 +1,1 @@
+"""What each `hexsim` subcommand does, given its parsed arguments."""

@@ -1,0 +1,1 @@
+"""Records, attainment, latency deadlines, percentiles, reports and exports (sim and live alike)."""

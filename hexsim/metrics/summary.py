@@ -1,0 +1,51 @@
+"""Attainment, latency deadlines, percentiles, utilisation and queue waits of one run."""
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
+
+DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0)
+
+
+def attainment(queries: Sequence[QueryRecord], slo: float) -> float:
+    """Share of queries whose end-to-end latency is at most `slo` seconds (unfinished: misses)."""
+    if not queries:
+        return 0.0
+    return sum(1 for q in queries if q.latency <= slo) / len(queries)
+
+
+def latency_deadline(queries: Sequence[QueryRecord], share: float) -> float:
+    """Smallest SLO (seconds) that at least `share` of the queries meet; inf if none does."""
+    if not queries:
+        return math.inf
+    latencies = sorted(q.latency for q in queries)
+    return latencies[max(math.ceil(share * len(latencies) - 1e-9), 1) - 1]
+
+
+def completed_percentiles(queries: Iterable[QueryRecord], ps: Sequence[float]) -> list[float | None]:
+    """Percentiles (0-100) of the end-to-end latency of the queries that finished."""
+    done = [q.latency for q in queries if q.finished is not None]
+    if not done:
+        return [None for _ in ps]
+    return [float(v) for v in np.percentile(done, ps)]
+
+
+def utilisation(run: RunRecords) -> dict[str, float]:
+    """Share of the run's duration each instance spent executing iterations."""
+    span = run.makespan
+    return {inst.name: (inst.busy_time / span if span > 0 else 0.0) for inst in run.instances}
+
+
+def queue_wait_by_step(calls: Iterable[CallRecord]) -> dict[str, dict[str, float]]:
+    """Mean and P95 queue wait (dispatch to first admission) per step type."""
+    waits: dict[str, list[float]] = defaultdict(list)
+    for call in calls:
+        if call.queue_wait is not None:
+            waits[call.step].append(call.queue_wait)
+    return {
+        step: {"mean_s": float(np.mean(w)), "p95_s": float(np.percentile(w, 95))} for step, w in sorted(waits.items())
+    }

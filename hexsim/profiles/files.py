@@ -1,0 +1,87 @@
+"""Profile files (TOML) and the catalog of the profiles found in a folder."""
+
+from functools import cache
+from pathlib import Path
+
+from hexsim.errors import InputError
+from hexsim.profiles.gpus import canonical_gpu
+from hexsim.profiles.latency import IterationCoefficients, Profile
+from hexsim.resources import bundled_dir
+from hexsim.tomlfile import Table, read_toml
+
+COEFFICIENTS = ("base", "prefill_token", "prefill_token_sq", "decode_seq", "context_token")
+
+
+def _positive_int(v) -> bool:
+    return v > 0
+
+
+def load_profile(path: str | Path) -> Profile:
+    doc = Table(read_toml(path), path)
+    doc.check_keys({"model", "gpu", "tp", "provenance", "iteration", "limits"})
+    gpu_raw = doc.get("gpu", str)
+    iteration = doc.table("iteration")
+    iteration.check_keys(set(COEFFICIENTS))
+    coefficients = IterationCoefficients(
+        **{k: iteration.get(k, (int, float), check=lambda v: v >= 0, rule="a non-negative number") for k in COEFFICIENTS}
+    )
+    limits = doc.table("limits")
+    limits.check_keys({"kv_capacity_tokens", "block_size", "max_num_seqs", "max_num_batched_tokens"})
+    rule = "a positive integer"
+    return Profile(
+        model=doc.get("model", str),
+        gpu=canonical_gpu(gpu_raw, f"{path}: key 'gpu'"),
+        tp=doc.get("tp", int, check=_positive_int, rule=rule),
+        coefficients=coefficients,
+        kv_capacity_tokens=limits.get("kv_capacity_tokens", int, check=_positive_int, rule=rule),
+        block_size=limits.get("block_size", int, 16, check=_positive_int, rule=rule),
+        max_num_seqs=limits.get("max_num_seqs", int, 256, check=_positive_int, rule=rule),
+        max_num_batched_tokens=limits.get("max_num_batched_tokens", int, 8192, check=_positive_int, rule=rule),
+        provenance=doc.get("provenance", str, ""),
+    )
+
+
+def format_profile(profile: Profile) -> str:
+    """The TOML text of a profile file."""
+    c = profile.coefficients
+    lines = [
+        f'model = "{profile.model}"',
+        f'gpu = "{profile.gpu}"',
+        f"tp = {profile.tp}",
+        f'provenance = """{profile.provenance}"""',
+        "",
+        "[iteration]  # seconds per engine iteration: base + sum(coefficient * feature)",
+        *(f"{k} = {float(getattr(c, k))!r}" for k in COEFFICIENTS),
+        "",
+        "[limits]",
+        f"kv_capacity_tokens = {profile.kv_capacity_tokens}",
+        f"block_size = {profile.block_size}",
+        f"max_num_seqs = {profile.max_num_seqs}",
+        f"max_num_batched_tokens = {profile.max_num_batched_tokens}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@cache
+def profile_catalog(folder: Path | None = None) -> dict[tuple[str, str, int], Profile]:
+    """(model, canonical GPU, tp) -> Profile for every profile file in `folder`."""
+    folder = folder or bundled_dir("profiles") / "instances"
+    catalog = {}
+    for path in sorted(folder.glob("*.toml")):
+        profile = load_profile(path)
+        catalog[(profile.model, profile.gpu, profile.tp)] = profile
+    return catalog
+
+
+def find_profile(model: str, gpu: str, tp: int | None, where: str) -> Profile:
+    """The profile for (model, GPU, TP); with no TP, the smallest degree that has one."""
+    catalog = profile_catalog()
+    matches = sorted((k[2], p) for k, p in catalog.items() if k[0] == model and k[1] == gpu)
+    if tp is not None:
+        matches = [m for m in matches if m[0] == tp]
+    if not matches:
+        have = ", ".join(f"{m} on {g} tp={t}" for m, g, t in sorted(catalog)) or "none"
+        wanted = f"{model} on {gpu}" + (f" tp={tp}" if tp is not None else "")
+        raise InputError(where, f"no profile for {wanted} (available: {have})")
+    return matches[0][1]

@@ -1,0 +1,63 @@
+"""Read TOML files and check their keys, with errors that name the file, key and value."""
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hexsim.errors import InputError
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "no such file")
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(str(path), f"malformed TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise InputError(str(path), f"not UTF-8 text (byte {err.start})") from None
+
+
+class Table:
+    """A TOML table read key by key; `where` prefixes every error ("file: key")."""
+
+    def __init__(self, data: Any, path: str | Path, prefix: str = ""):
+        self.path = str(path)
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            raise InputError(self.path, f"'{prefix.rstrip('.') or 'document'}' must be a table, got {data!r}")
+        self.data = data
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, message: str) -> InputError:
+        return InputError(self.path, f"key '{self.key(name)}': {message}")
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                raise self.fail(name, f"unknown key (expected one of {', '.join(sorted(allowed))})")
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ..., *, check=None, rule: str = "") -> Any:
+        if name not in self.data:
+            if default is ...:
+                raise InputError(self.path, f"missing key '{self.key(name)}'")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds) and (check is None or check(value))
+        if not ok:
+            expected = rule or " or ".join(k.__name__ for k in kinds)
+            raise self.fail(name, f"must be {expected}, got {value!r}")
+        return float(value) if float in kinds else value
+
+    def table(self, name: str) -> "Table":
+        if name not in self.data:
+            raise InputError(self.path, f"missing table '[{self.key(name)}]'")
+        return Table(self.data[name], self.path, f"{self.key(name)}.")

@@ -1,0 +1,86 @@
+"""hexsim's own trace format: JSON Lines, one query per line, stages explicit.
+
+    {"id": "q7", "arrival": 12.5, "slo": 60.0,
+     "stages": [[{"step": "...", "input_tokens": 308, "output_tokens": 5}], ...]}
+
+`arrival` and `slo` are optional.
+"""
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from hexsim.errors import InputError
+from hexsim.workload.fields import optional_seconds, require, step_name, token_count
+from hexsim.workload.model import Call, Query, Stage
+
+
+def _parse_query(record: object, where: str) -> Query:
+    query_id = require(record, "id", where)
+    if not isinstance(query_id, str | int) or isinstance(query_id, bool) or str(query_id) == "":
+        raise InputError(where, f"field 'id' must be a non-empty string, got {query_id!r}")
+    stages_raw = require(record, "stages", where)
+    if not isinstance(stages_raw, list) or not stages_raw:
+        raise InputError(where, f"field 'stages' must be a non-empty list, got {stages_raw!r}")
+    stages = []
+    for si, stage_raw in enumerate(stages_raw):
+        if not isinstance(stage_raw, list) or not stage_raw:
+            raise InputError(where, f"stage {si} must be a non-empty list of calls, got {stage_raw!r}")
+        calls = []
+        for ci, raw in enumerate(stage_raw):
+            cw = f"{where}, stage {si}, call {ci}"
+            calls.append(
+                Call(
+                    step=step_name(require(raw, "step", cw), cw, "step"),
+                    input_tokens=token_count(require(raw, "input_tokens", cw), cw, "input_tokens"),
+                    output_tokens=token_count(require(raw, "output_tokens", cw), cw, "output_tokens"),
+                )
+            )
+        stages.append(Stage(tuple(calls)))
+    return Query(
+        id=str(query_id),
+        stages=tuple(stages),
+        arrival=optional_seconds(record.get("arrival"), where, "arrival", positive=False),
+        slo=optional_seconds(record.get("slo"), where, "slo", positive=True),
+    )
+
+
+def read_jsonl(path: Path) -> list[Query]:
+    queries = []
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(where, f"malformed JSON ({err.msg}, column {err.colno})") from None
+            query = _parse_query(record, where)
+            if query.id in seen:
+                raise InputError(where, f"duplicate query id {query.id!r}")
+            seen.add(query.id)
+            queries.append(query)
+    if not queries:
+        raise InputError(str(path), "no queries in the file")
+    return queries
+
+
+def query_to_record(query: Query) -> dict:
+    record: dict = {"id": query.id}
+    if query.arrival is not None:
+        record["arrival"] = query.arrival
+    if query.slo is not None:
+        record["slo"] = query.slo
+    record["stages"] = [
+        [{"step": c.step, "input_tokens": c.input_tokens, "output_tokens": c.output_tokens} for c in stage.calls]
+        for stage in query.stages
+    ]
+    return record
+
+
+def write_jsonl(queries: Iterable[Query], handle: TextIO) -> None:
+    for query in queries:
+        handle.write(json.dumps(query_to_record(query), separators=(",", ":")) + "\n")

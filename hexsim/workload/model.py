@@ -1,0 +1,64 @@
+"""The workload vocabulary: a query is a sequence of stages, a stage a set of parallel calls."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One LLM inference request: step name, prompt tokens and generated tokens."""
+
+    step: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Calls of one query that run in parallel; the next stage starts when all have finished."""
+
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One end-to-end Text-to-SQL request.
+
+    `arrival` and `slo` (seconds) are optional: traces without them get arrivals from an
+    arrival process and the SLO from the run's SLO scale.
+    """
+
+    id: str
+    stages: tuple[Stage, ...]
+    arrival: float | None = None
+    slo: float | None = None
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        return tuple(call for stage in self.stages for call in stage.calls)
+
+    @property
+    def n_calls(self) -> int:
+        return sum(len(stage.calls) for stage in self.stages)
+
+    def with_arrival(self, arrival: float) -> "Query":
+        return replace(self, arrival=arrival)
+
+
+def is_parallel_step(step: str) -> bool:
+    """CHESS steps whose consecutive calls run in parallel: SQL candidates and evaluations."""
+    return step.startswith("generate_candidate") or step == "evaluate"
+
+
+def group_chess_stages(calls: Sequence[Call]) -> tuple[Stage, ...]:
+    """Group a query's calls (in execution order) into CHESS stages.
+
+    Consecutive calls of the same parallel step form one stage; every other call is its own.
+    """
+    stages: list[list[Call]] = []
+    for call in calls:
+        if stages and is_parallel_step(call.step) and stages[-1][-1].step == call.step:
+            stages[-1].append(call)
+        else:
+            stages.append([call])
+    return tuple(Stage(tuple(stage)) for stage in stages)

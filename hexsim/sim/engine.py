@@ -2,16 +2,20 @@
 
 Each iteration every running sequence that has finished its prompt decodes one token, and
 the rest of the token budget goes to prompt chunks: first of running sequences, then of
-waiting calls admitted in the local queue's order while seats and KV blocks allow. When a
-running sequence needs a KV block and none is free, the most recently admitted sequence is
-preempted and later recomputed (prompt plus the tokens it had generated).
+waiting calls admitted in the local queue's order while seats and KV blocks allow. When the
+iteration needs more KV blocks than are free, the most recently admitted sequences are
+preempted and later recomputed (prompt plus the tokens they had generated), as in vLLM.
 
-While the batch cannot change (every sequence decoding, no waiting call admissible) the
-engine does not step: it jumps to the next completion or KV exhaustion, summing the
-iteration times in closed form. A call dispatched meanwhile interrupts the jump; the engine
-then finishes the iteration in flight and plans again from there.
+Cost does not grow with batch size or output length. Decoding sequences advance in lock
+step, so they are kept as aggregates over a shared iteration counter `it`: a decoder's KV
+length is `base + it`, it finishes at iteration `end` (a heap), and it needs a new KV block
+exactly when `(base + it) % block_size == 0` (counts per residue class). While the batch
+cannot change (every sequence decoding, no waiting call admissible) the engine jumps to the
+next completion or KV exhaustion, summing iteration times in closed form. A call dispatched
+meanwhile interrupts the jump; the engine finishes the iteration in flight and re-plans.
 """
 
+import heapq
 import math
 from collections.abc import Callable
 
@@ -22,19 +26,24 @@ from hexsim.scheduler.core import Scheduler
 from hexsim.scheduler.task import CallTask
 
 _IDLE, _BUSY, _JUMP = 0, 1, 2
+_WAITING, _PREFILL, _DECODE = 0, 1, 2
 
 
 class Seq:
-    """KV progress of one call. `target` tokens must be in the KV cache before it decodes."""
+    """Progress of one call: `kv` tokens cached (prefill), `gen` tokens generated."""
 
-    __slots__ = ("task", "out", "target", "kv", "gen")
+    __slots__ = ("task", "out", "target", "kv", "gen", "base", "end", "state", "ticket")
 
     def __init__(self, task: CallTask):
         self.task = task
         self.out = task.call.output_tokens
-        self.gen = 0
-        self.kv = 0
         self.target = task.call.input_tokens
+        self.kv = 0
+        self.gen = 0
+        self.base = 0
+        self.end = 0
+        self.state = _WAITING
+        self.ticket = 0
 
 
 class Engine:
@@ -55,11 +64,21 @@ class Engine:
         self.on_finish = on_finish
         self.on_fail = on_fail
         self.timeline = timeline
-        self.running: list[Seq] = []
+        self.block = profile.block_size
+        self.capacity = profile.kv_capacity_blocks
+        self.it = 0
+        self.order: dict[Seq, None] = {}
+        self.prefilling: list[Seq] = []
+        self.n_dec = 0
+        self.base_sum = 0
+        self.residues = [0] * self.block
+        self.ends: list[tuple[int, int, Seq]] = []
         self.used_blocks = 0
         self.peak_blocks = 0
         self.busy_time = 0.0
         self.iterations = 0
+        self.segments = 0
+        self._tickets = 0
         self._state = _IDLE
         self._wake: simpy.Event | None = None
         self._process = env.process(self._run())
@@ -73,10 +92,18 @@ class Engine:
             self._state = _BUSY
             self._process.interrupt()
 
+    def kv_blocks_in_use(self) -> int:
+        """KV blocks held by the running sequences, recounted from scratch."""
+        total = 0
+        for s in self.order:
+            kv = s.base + self.it if s.state == _DECODE else s.kv
+            total += -(-kv // self.block)
+        return total
+
     def _run(self):
         env = self.env
         while True:
-            if not self.running and self.scheduler.peek(self.index) is None:
+            if not self.order and self.scheduler.peek(self.index) is None:
                 self._state = _IDLE
                 self._wake = env.event()
                 yield self._wake
@@ -92,164 +119,198 @@ class Engine:
                     steps = min(steps, _steps_to_cover(env.now - start, first, growth))
                     yield env.timeout(max(start + _jump_time(steps, first, growth) - env.now, 0.0))
                 self._state = _BUSY
-                self._record(start, steps, 0, len(self.running))
-                self._advance_decode(steps)
+                self._record(start, steps, 0, self.n_dec)
+                self._advance_decoders(steps)
                 continue
-            batch, duration = self._schedule_step()
-            if not batch:
+            prefills, duration = self._schedule_step()
+            if duration is None:
                 continue
             start = env.now
             yield env.timeout(duration)
-            self._record(start, 1, sum(n for s, n in batch if s.kv < s.target), len(batch))
-            self._apply_step(batch)
+            self._record(start, 1, sum(n for _, n in prefills), self.n_dec + len(prefills))
+            self._apply_step(prefills)
+
+    # -- steady decoding -------------------------------------------------------------------
 
     def _plan_jump(self) -> tuple[int, float, float] | None:
         """(steps, first iteration time, growth per iteration) if the batch is steady, else None."""
-        running = self.running
-        if not running:
+        n = self.n_dec
+        if n == 0 or self.prefilling:
             return None
+        free = self.capacity - self.used_blocks
         p = self.profile
-        size = p.block_size
-        new_blocks = 0
-        context = 0
-        remaining = running[0].out
-        for s in running:
-            if s.kv < s.target:
-                return None
-            if s.kv % size == 0:
-                new_blocks += 1
-            context += s.kv + 1
-            remaining = min(remaining, s.out - s.gen)
-        free = p.kv_capacity_blocks - self.used_blocks - new_blocks
-        if free < 0:
-            return None
         head = self.scheduler.peek(self.index)
-        n = len(running)
         if head is not None and n < p.max_num_seqs:
             chunk = min(_prefill_target(head), p.max_num_batched_tokens - n)
-            if -(-chunk // size) <= free:
+            if -(-chunk // self.block) <= free - self.residues[-self.it % self.block]:
                 return None
-        steps = self._steps_before_kv_full(remaining)
+        ends = self.ends
+        while ends[0][2].state != _DECODE or ends[0][2].ticket != ends[0][1]:
+            heapq.heappop(ends)
+        steps = self._steps_within(free, ends[0][0] - self.it)
         if steps == 0:
             return None
         c = p.coefficients
+        context = self.base_sum + n * (self.it + 1)
         first = c.base + c.decode_seq * n + c.context_token * context
         return steps, first, c.context_token * n
 
-    def _steps_before_kv_full(self, limit: int) -> int:
-        """How many of the next `limit` decode steps fit in the KV cache."""
-        running = self.running
-        size = self.profile.block_size
-        capacity = self.profile.kv_capacity_blocks
-        total = sum(s.kv for s in running)
-        if (total + len(running) * limit) / size + len(running) <= capacity:
+    def _steps_within(self, free: int, limit: int) -> int:
+        """How many of the next `limit` decode iterations find the KV blocks they need."""
+        n, block, residues, it = self.n_dec, self.block, self.residues, self.it
+        cycles = free // n
+        if cycles * block >= limit:
             return limit
-        lo, hi = 0, limit
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if sum(-(-(s.kv + mid) // size) for s in running) <= capacity:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-    def _advance_decode(self, steps: int) -> None:
-        size = self.profile.block_size
-        used = 0
-        finished = []
-        for s in self.running:
-            s.kv += steps
-            s.gen += steps
-            used += -(-s.kv // size)
-            if s.gen == s.out:
-                finished.append(s)
-        self.used_blocks = used
-        self.peak_blocks = max(self.peak_blocks, used)
-        for s in finished:
-            self._finish(s)
-
-    def _schedule_step(self) -> tuple[list[tuple[Seq, int]], float]:
-        """Choose the next iteration's batch (preempting and admitting); return it and its time."""
-        p = self.profile
-        size = p.block_size
-        budget = p.max_num_batched_tokens
-        free = p.kv_capacity_blocks - self.used_blocks
-        running = self.running
-        batch: list[tuple[Seq, int]] = []
-        preempted = False
-        i = 0
-        while i < len(running) and budget > 0:
-            s = running[i]
-            need = 1 if s.kv >= s.target else min(s.target - s.kv, budget)
-            blocks = -(-(s.kv + need) // size) - -(-s.kv // size)
-            while blocks > free and running[-1] is not s:
-                free += self._preempt(running.pop())
-                preempted = True
-            if blocks > free:
-                free += self._preempt(running.pop())
-                preempted = True
+        left = free - cycles * n
+        t = cycles * block
+        while t < limit:
+            need = residues[-(it + t) % block]
+            if need > left:
                 break
-            batch.append((s, need))
+            left -= need
+            t += 1
+        return t
+
+    def _advance_decoders(self, steps: int) -> None:
+        n, block, residues, it = self.n_dec, self.block, self.residues, self.it
+        cycles, rest = divmod(steps, block)
+        grown = cycles * n + sum(residues[-(it + t) % block] for t in range(rest))
+        self.it = it + steps
+        self.used_blocks += grown
+        self.peak_blocks = max(self.peak_blocks, self.used_blocks)
+        self._finish_decoders()
+
+    def _finish_decoders(self) -> None:
+        ends, it = self.ends, self.it
+        while ends and ends[0][0] <= it:
+            _, ticket, s = heapq.heappop(ends)
+            if s.state == _DECODE and s.ticket == ticket:
+                self._remove_decoder(s)
+                s.gen = s.out
+                s.state = _WAITING
+                del self.order[s]
+                self.used_blocks -= -(-(s.base + it) // self.block)
+                self._finish(s)
+
+    # -- one iteration with prompt work ----------------------------------------------------
+
+    def _schedule_step(self) -> tuple[list[tuple[Seq, int]], float | None]:
+        """Choose the next iteration's prompt chunks, preempting and admitting; return them and its time."""
+        p = self.profile
+        block = self.block
+        free = self.capacity - self.used_blocks - self.residues[-self.it % block]
+        preempted = False
+        while free < 0:
+            free += self._preempt_last()
+            preempted = True
+        prefills: list[tuple[Seq, int]] = []
+        scheduled = 0
+        for s in list(self.prefilling):
+            budget = p.max_num_batched_tokens - self.n_dec - scheduled
+            if s.state != _PREFILL or budget <= 0:
+                break
+            need = min(s.target - s.kv, budget)
+            blocks = -(-(s.kv + need) // block) - -(-s.kv // block)
+            while blocks > free and s.state == _PREFILL:
+                free += self._preempt_last()
+                preempted = True
+            if s.state != _PREFILL:
+                break
+            prefills.append((s, need))
             free -= blocks
-            budget -= need
-            i += 1
-        while not preempted and budget > 0 and len(running) < p.max_num_seqs:
+            scheduled += need
+        budget = p.max_num_batched_tokens - self.n_dec - scheduled
+        while not preempted and budget > 0 and len(self.order) < p.max_num_seqs:
             task = self.scheduler.peek(self.index)
             if task is None:
                 break
-            target = _prefill_target(task)
-            if -(-(task.call.input_tokens + task.call.output_tokens) // size) > p.kv_capacity_blocks:
+            if -(-(task.call.input_tokens + task.call.output_tokens) // block) > self.capacity:
                 self.scheduler.pop(self.index)
                 self.on_fail(task)
                 continue
+            target = _prefill_target(task)
             need = min(target, budget)
-            blocks = -(-need // size)
-            if blocks > free:
+            if -(-need // block) > free:
                 break
             self.scheduler.pop(self.index)
             s = task.engine_state
             if s is None:
                 s = task.engine_state = Seq(task)
                 task.admitted = self.env.now
-            s.target = target
-            running.append(s)
-            batch.append((s, need))
-            free -= blocks
+            s.target, s.kv, s.state = target, 0, _PREFILL
+            self.order[s] = None
+            self.prefilling.append(s)
+            prefills.append((s, need))
+            free -= -(-need // block)
             budget -= need
-        self.used_blocks = p.kv_capacity_blocks - free
+        self.used_blocks = self.capacity - free
         self.peak_blocks = max(self.peak_blocks, self.used_blocks)
-        prefill = prefill_sq = decodes = context = 0
-        for s, need in batch:
-            if s.kv >= s.target:
-                decodes += 1
-                context += s.kv + 1
-            else:
-                prefill += need
-                prefill_sq += need * (2 * s.kv + need)
-        return batch, p.coefficients.iteration_time(prefill, prefill_sq, decodes, context)
+        if not prefills and self.n_dec == 0:
+            return prefills, None
+        tokens = square = 0
+        for s, need in prefills:
+            tokens += need
+            square += need * (2 * s.kv + need)
+        n = self.n_dec
+        context = self.base_sum + n * (self.it + 1)
+        return prefills, p.coefficients.iteration_time(tokens, square, n, context)
 
-    def _preempt(self, s: Seq) -> int:
-        """Drop a sequence's KV cache and send it back to the queue; returns the freed blocks."""
-        freed = -(-s.kv // self.profile.block_size)
+    def _apply_step(self, prefills: list[tuple[Seq, int]]) -> None:
+        self.it += 1
+        now = self.env.now
+        self._finish_decoders()
+        for s, need in prefills:
+            s.kv += need
+            if s.kv < s.target:
+                continue
+            self.prefilling.remove(s)
+            s.gen += 1
+            if s.task.first_token is None:
+                s.task.first_token = now
+            if s.gen == s.out:
+                s.state = _WAITING
+                del self.order[s]
+                self.used_blocks -= -(-s.kv // self.block)
+                self._finish(s)
+            else:
+                self._add_decoder(s)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _add_decoder(self, s: Seq) -> None:
+        s.state = _DECODE
+        s.base = s.kv - self.it
+        s.end = self.it + s.out - s.gen
+        self.n_dec += 1
+        self.base_sum += s.base
+        self.residues[s.base % self.block] += 1
+        self._tickets += 1
+        s.ticket = self._tickets
+        heapq.heappush(self.ends, (s.end, s.ticket, s))
+
+    def _remove_decoder(self, s: Seq) -> None:
+        self.n_dec -= 1
+        self.base_sum -= s.base
+        self.residues[s.base % self.block] -= 1
+
+    def _preempt_last(self) -> int:
+        """Preempt the most recently admitted sequence; returns the KV blocks this frees for the iteration."""
+        s = next(reversed(self.order))
+        del self.order[s]
+        if s.state == _DECODE:
+            kv = s.base + self.it
+            freed = -(-kv // self.block) + (1 if kv % self.block == 0 else 0)
+            self._remove_decoder(s)
+            s.gen = s.out - (s.end - self.it)
+        else:
+            freed = -(-s.kv // self.block)
+            self.prefilling.remove(s)
+        s.state = _WAITING
         s.kv = 0
         self.scheduler.requeue(s.task)
         return freed
 
-    def _apply_step(self, batch: list[tuple[Seq, int]]) -> None:
-        now = self.env.now
-        for s, need in batch:
-            decoding = s.kv >= s.target
-            s.kv += need
-            if decoding or s.kv == s.target:
-                s.gen += 1
-                if s.task.first_token is None:
-                    s.task.first_token = now
-                if s.gen == s.out:
-                    self._finish(s)
-
     def _finish(self, s: Seq) -> None:
-        self.running.remove(s)
-        self.used_blocks -= -(-s.kv // self.profile.block_size)
         s.task.finished = self.env.now
         self.on_finish(s.task)
 
@@ -257,6 +318,7 @@ class Engine:
         duration = self.env.now - start
         self.busy_time += duration
         self.iterations += iterations
+        self.segments += 1
         if self.timeline is not None:
             self.timeline.append((self.index, start, duration, iterations, prefill_tokens, batch_size))
 

@@ -45,6 +45,7 @@ class InstanceRecord:
     gpu: str
     busy_time: float
     iterations: int
+    segments: int
     peak_kv_blocks: int
     kv_capacity_blocks: int
 

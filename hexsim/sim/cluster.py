@@ -83,6 +83,7 @@ class SimulatedCluster:
                 gpu=self.gpus[e.index],
                 busy_time=e.busy_time,
                 iterations=e.iterations,
+                segments=e.segments,
                 peak_kv_blocks=e.peak_blocks,
                 kv_capacity_blocks=e.profile.kv_capacity_blocks,
             )

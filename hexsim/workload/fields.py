@@ -1,5 +1,6 @@
 """Field checks shared by the trace readers; each failure names where and what."""
 
+import math
 from typing import Any
 
 from hexsim.errors import InputError
@@ -26,7 +27,13 @@ def step_name(value: Any, where: str, field: str) -> str:
 def optional_seconds(value: Any, where: str, field: str, *, positive: bool) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (positive and value == 0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
         kind = "a positive number" if positive else "a non-negative number"
         raise InputError(where, f"field '{field}' must be {kind} of seconds, got {value!r}")
     return float(value)

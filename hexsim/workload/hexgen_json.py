@@ -32,4 +32,6 @@ def read_hexgen_json(path: Path) -> list[Query]:
                 )
             )
         queries.append(Query(id=str(qi), stages=group_chess_stages(calls)))
+    if not queries:
+        raise InputError(str(path), "no queries in the file")
     return queries

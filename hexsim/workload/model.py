@@ -45,19 +45,23 @@ class Query:
         return replace(self, arrival=arrival)
 
 
-def is_parallel_step(step: str) -> bool:
-    """CHESS steps whose consecutive calls run in parallel: SQL candidates and evaluations."""
-    return step.startswith("generate_candidate") or step == "evaluate"
+def parallel_group(step: str) -> str | None:
+    """The parallel group of a CHESS step: SQL candidates (any generator) or evaluations; else None."""
+    if step.startswith("generate_candidate"):
+        return "generate_candidate"
+    return "evaluate" if step == "evaluate" else None
 
 
 def group_chess_stages(calls: Sequence[Call]) -> tuple[Stage, ...]:
     """Group a query's calls (in execution order) into CHESS stages.
 
-    Consecutive calls of the same parallel step form one stage; every other call is its own.
+    Consecutive calls of one parallel group (`generate_candidate*`, or `evaluate`) form one
+    stage; every other call is its own.
     """
     stages: list[list[Call]] = []
     for call in calls:
-        if stages and is_parallel_step(call.step) and stages[-1][-1].step == call.step:
+        group = parallel_group(call.step)
+        if stages and group is not None and parallel_group(stages[-1][-1].step) == group:
             stages[-1].append(call)
         else:
             stages.append([call])

@@ -42,7 +42,7 @@ def timed(cluster, queries, policy, slo):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queries", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=0.2, help="arrival rate, queries/s (default 0.2)")
+    parser.add_argument("--rate", type=float, default=0.1, help="arrival rate, queries/s (default 0.1, ~75%% load)")
     parser.add_argument("--policy", default="lor")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest is reported")
     args = parser.parse_args()

@@ -21,7 +21,7 @@ from hexsim.sim.simulate import simulate
 from hexsim.workload.arrivals import with_arrivals
 from hexsim.workload.traces import load_trace
 
-DEFAULT_RATE = 0.1
+DEFAULT_RATE = 0.03
 DEFAULT_SLO_SCALE = 2.0
 
 

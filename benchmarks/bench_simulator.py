@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hexsim.cluster import load_cluster
-from hexsim.scheduler.estimates import StepMeans
+from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.scheduler.registry import get_policy
 from hexsim.sim.simulate import simulate
 from hexsim.workload.arrivals import with_arrivals
@@ -33,9 +33,9 @@ def doubled(query: Query) -> Query:
 
 
 def timed(cluster, queries, policy, slo):
-    estimates = StepMeans.from_queries(queries)
+    template = WorkflowTemplate.from_queries(queries)
     start = time.perf_counter()
-    records = simulate(cluster, queries, policy, slo, estimates)
+    records = simulate(cluster, queries, policy, slo, template=template)
     return time.perf_counter() - start, records
 
 

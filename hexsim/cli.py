@@ -39,6 +39,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_scheduler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file whose [scheduler] table sets the policies' hyperparameters (alpha, beta, eps)")
+    p.add_argument("--template", metavar="FILE",
+                   help="workflow template JSON (default: learned from the bundled trace; see 'hexsim trace template')")
+
+
 def _add_simulate(sub) -> None:
     from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
 
@@ -63,6 +70,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--slo-scale", type=_positive_float, default=DEFAULT_SLO_SCALE, metavar="X",
                    help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})")
     p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
+    _add_scheduler_options(p)
     p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
     p.add_argument("--out", metavar="DIR", help="write per-query and per-call CSVs for each policy into DIR")
     p.add_argument("--timeline", metavar="FILE", help="write a Chrome/Perfetto trace JSON of every batch")

@@ -15,8 +15,9 @@ from hexsim.metrics.summary import DEFAULT_SCALES
 from hexsim.metrics.timeline import timeline_events, write_timeline
 from hexsim.progress import lazy_progress
 from hexsim.resources import default_cluster, default_trace
-from hexsim.scheduler.estimates import StepMeans
+from hexsim.scheduler.config import SchedulerConfig, load_scheduler_config
 from hexsim.scheduler.registry import POLICIES, get_policy
+from hexsim.scheduler.template import default_template, load_template
 from hexsim.sim.simulate import simulate
 from hexsim.workload.arrivals import with_arrivals
 from hexsim.workload.traces import load_trace
@@ -31,12 +32,13 @@ def run(args: Namespace, console: Console, err: Console) -> None:
     cluster = load_cluster(cluster_path)
     trace = load_trace(trace_path)
     policies = [get_policy(name) for name in (args.policy or list(POLICIES))]
+    config = load_scheduler_config(args.config) if args.config else SchedulerConfig()
+    template = load_template(args.template) if args.template else default_template()
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise InputError("--out", f"{args.out!r} exists and is not a folder")
     queries = with_arrivals(trace, args.arrivals, args.rate, np.random.default_rng(args.seed), cv=args.cv)
     base = base_slo(inst.profile for inst in cluster.instances)
     slo = args.slo_scale * base
-    estimates = StepMeans.from_queries(trace)
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
 
     summaries = {}
@@ -46,7 +48,14 @@ def run(args: Namespace, console: Console, err: Console) -> None:
         segments: list | None = [] if args.timeline else None
         with lazy_progress(err, f"simulating {policy.name}", len(queries)) as bar:
             records = simulate(
-                cluster, queries, policy, slo, estimates, timeline=segments, on_query_done=lambda _: bar.advance()
+                cluster,
+                queries,
+                policy,
+                slo,
+                config=config,
+                template=template,
+                timeline=segments,
+                on_query_done=lambda _: bar.advance(),
             )
         runs.append(records)
         summaries[policy.name] = policy_summary(records, base, scales)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.workload.model import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class RunRecords:
 
 def call_record(task: CallTask, instance_name: str) -> CallRecord:
     return CallRecord(
-        query_id=task.query.query.id,
+        query_id=task.query.id,
         stage=task.stage,
         index=task.index,
         step=task.call.step,
@@ -76,11 +77,11 @@ def call_record(task: CallTask, instance_name: str) -> CallRecord:
     )
 
 
-def query_record(state: QueryState) -> QueryRecord:
+def query_record(state: QueryState, query: Query) -> QueryRecord:
     return QueryRecord(
-        query_id=state.query.id,
+        query_id=state.id,
         arrival=state.arrival,
         slo=state.slo,
         finished=state.finish,
-        n_calls=state.query.n_calls,
+        n_calls=query.n_calls,
     )

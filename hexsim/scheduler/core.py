@@ -1,18 +1,21 @@
-"""The scheduler core both runtimes drive: workflow progress, dispatch, local queues.
+"""The scheduler core both runtimes drive: stage deadlines, dispatch, local queues.
 
-It never reads a clock (time comes in as `now`) and never looks at a call's true output
-length or a query's future stages: it sees estimates only.
+It never reads a clock (time comes in as `now`), and it sees a query only as far as it has
+gone: the runtime hands it each stage's calls when the stage becomes ready. Output lengths
+and later stages come from the workflow template, never from the trace.
 """
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hexsim.profiles.latency import Profile
-from hexsim.scheduler.estimates import StepMeans
+from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.protocols import LocalQueue
-from hexsim.scheduler.registry import Policy
+from hexsim.scheduler.registry import Policy, PolicyContext
 from hexsim.scheduler.task import CallTask, QueryState
-from hexsim.workload.model import Query
+from hexsim.scheduler.template import WorkflowTemplate
+from hexsim.workload.model import Call
 
 
 @dataclass(eq=False)
@@ -34,34 +37,55 @@ class InstanceState:
 
 
 class Scheduler:
-    def __init__(self, policy: Policy, instances: Sequence[tuple[str, Profile]], estimates: StepMeans, model: str):
+    def __init__(
+        self,
+        policy: Policy,
+        instances: Sequence[tuple[str, Profile]],
+        template: WorkflowTemplate,
+        model: str,
+        config: SchedulerConfig = SchedulerConfig(),
+    ):
         self.policy = policy
         self.model = model
-        self.estimates = estimates
+        self.template = template
         self.instances = [InstanceState(i, name, profile) for i, (name, profile) in enumerate(instances)]
-        self.queues: list[LocalQueue] = [policy.queue() for _ in self.instances]
-        self._dispatcher = policy.dispatcher()
-        self._budget = policy.budget()
-        self._candidates: dict[str, list[InstanceState]] = {}
+        self._candidates: dict[str, list[InstanceState]] = defaultdict(list)
         for inst in self.instances:
-            self._candidates.setdefault(inst.model, []).append(inst)
+            self._candidates[inst.model].append(inst)
+        types = list(dict.fromkeys(inst.profile for inst in self._candidates[model]))
+        context = PolicyContext(config, template, types)
+        self.queues: list[LocalQueue] = [policy.queue() for _ in self.instances]
+        self._dispatcher = policy.dispatcher(context)
+        self._budget = policy.budget(context)
 
-    def query_arrived(self, query: Query, slo: float, now: float) -> tuple[QueryState, list[CallTask]]:
-        """Register a new query; returns its state and the dispatched calls of its first stage."""
-        state = QueryState(query=query, arrival=now, slo=query.slo if query.slo is not None else slo)
-        return state, self._start_stage(state, 0, now)
+    def query_arrived(self, query_id: str, slo: float, now: float) -> QueryState:
+        return QueryState(id=query_id, arrival=now, slo=slo)
 
-    def call_finished(self, task: CallTask, now: float) -> list[CallTask]:
-        """Account for a finished call; returns the dispatched calls of the next stage, if it starts."""
+    def stage_ready(self, state: QueryState, calls: Sequence[Call], now: float) -> list[CallTask]:
+        """Deadline and dispatch the calls of the query's next stage; returns them, queued."""
+        step = calls[0].step
+        state.positions.append((step, 1 + sum(1 for s, _ in state.positions if s == step)))
+        state.pending = len(calls)
+        stage, model, template = state.stage, self.model, self.template
+        tasks = [CallTask(state, stage, i, call, model, template.output(call.step), now) for i, call in enumerate(calls)]
+        deadline = self._budget.stage_deadline(state, tasks, now)
+        candidates = self._candidates[model]
+        for task in tasks:
+            task.deadline = deadline
+            inst = self._dispatcher.choose(task, candidates, now)
+            task.instance = inst.index
+            task.t_comp = inst.est_compute(task)
+            inst.outstanding += 1
+            inst.queued_work += task.t_comp
+            self.queues[inst.index].push(task)
+        return tasks
+
+    def call_finished(self, task: CallTask, now: float) -> bool:
+        """Account for a finished call; True if it completes its stage."""
         self._release(task)
         state = task.query
         state.pending -= 1
-        if state.pending or state.failed:
-            return []
-        if state.stage + 1 < len(state.query.stages):
-            return self._start_stage(state, state.stage + 1, now)
-        state.finish = now
-        return []
+        return state.pending == 0 and not state.failed
 
     def call_failed(self, task: CallTask, now: float) -> None:
         """A call the instance cannot run (it can never fit): its query will not finish."""
@@ -78,30 +102,6 @@ class Scheduler:
     def requeue(self, task: CallTask) -> None:
         task.preemptions += 1
         self.queues[task.instance].requeue(task)
-
-    def waiting(self, instance: int) -> int:
-        return len(self.queues[instance])
-
-    def _start_stage(self, state: QueryState, stage_index: int, now: float) -> list[CallTask]:
-        state.stage = stage_index
-        calls = state.query.stages[stage_index].calls
-        state.pending = len(calls)
-        model = self.model
-        tasks = [
-            CallTask(state, stage_index, i, call, model, self.estimates.output(call.step), now)
-            for i, call in enumerate(calls)
-        ]
-        deadline = self._budget.stage_deadline(state, tasks, now)
-        candidates = self._candidates[model]
-        for task in tasks:
-            task.deadline = deadline
-            inst = self._dispatcher.choose(task, candidates, now)
-            task.instance = inst.index
-            task.t_comp = inst.est_compute(task)
-            inst.outstanding += 1
-            inst.queued_work += task.t_comp
-            self.queues[inst.index].push(task)
-        return tasks
 
     def _release(self, task: CallTask) -> None:
         inst = self.instances[task.instance]

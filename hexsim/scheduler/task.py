@@ -2,17 +2,17 @@
 
 from dataclasses import dataclass, field
 
-from hexsim.workload.model import Call, Query
+from hexsim.workload.model import Call
 
 
 @dataclass(slots=True, eq=False)
 class QueryState:
-    """A query in flight: which stage it is in and how many of its calls are still running."""
+    """A query in flight, as far as it has gone: its past and current stages, never its future."""
 
-    query: Query
+    id: str
     arrival: float
     slo: float
-    stage: int = -1
+    positions: list[tuple[str, int]] = field(default_factory=list)
     pending: int = 0
     finish: float | None = None
     failed: bool = False
@@ -20,6 +20,11 @@ class QueryState:
     @property
     def deadline(self) -> float:
         return self.arrival + self.slo
+
+    @property
+    def stage(self) -> int:
+        """Index of the current stage (-1 before the first)."""
+        return len(self.positions) - 1
 
 
 @dataclass(slots=True, eq=False)

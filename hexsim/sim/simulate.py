@@ -4,8 +4,9 @@ from collections.abc import Callable, Sequence
 
 from hexsim.cluster import ClusterSpec
 from hexsim.metrics.records import RunRecords
-from hexsim.scheduler.estimates import StepMeans
+from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import Policy
+from hexsim.scheduler.template import WorkflowTemplate, default_template
 from hexsim.sim.cluster import SimulatedCluster
 from hexsim.workload.model import Query
 
@@ -15,16 +16,20 @@ def simulate(
     queries: Sequence[Query],
     policy: Policy,
     slo: float,
-    estimates: StepMeans,
     *,
+    config: SchedulerConfig = SchedulerConfig(),
+    template: WorkflowTemplate | None = None,
     timeline: list | None = None,
     on_query_done: Callable[[object], None] | None = None,
     until: float | None = None,
 ) -> RunRecords:
     """Replay `queries` (with arrival times) through `policy` on `cluster`.
 
-    `slo` (seconds) is the end-to-end SLO of queries that carry none; `estimates` are the
-    scheduler's output-length estimates. `timeline`, if given, collects every batch.
+    `slo` (seconds) is the end-to-end SLO of queries that carry none; `config` holds the
+    policy's hyperparameters and `template` the scheduler's workflow estimates (default: the
+    template learned from the bundled trace). `timeline`, if given, collects every batch.
     """
-    model = SimulatedCluster(cluster, policy, estimates, slo, timeline, on_query_done)
+    model = SimulatedCluster(
+        cluster, policy, template or default_template(), slo, config, timeline, on_query_done
+    )
     return model.run(queries, until=until)

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from hexsim.cluster import ClusterSpec, InstanceSpec
 from hexsim.profiles.latency import IterationCoefficients, Profile
-from hexsim.scheduler.estimates import StepMeans
+from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.scheduler.registry import get_policy
 from hexsim.sim.simulate import simulate
 from hexsim.workload.model import Call, Query, Stage
@@ -38,4 +38,5 @@ def single_call_query(qid: str, arrival: float, input_tokens: int, output_tokens
 
 
 def run(spec: ClusterSpec, queries, policy: str = "lor", slo: float = 1e9, **kwargs):
-    return simulate(spec, queries, get_policy(policy), slo, StepMeans.from_queries(queries), **kwargs)
+    template = WorkflowTemplate.from_queries(queries)
+    return simulate(spec, queries, get_policy(policy), slo, template=template, **kwargs)

@@ -1,0 +1,44 @@
+"""HexGen's per-stage deadlines: split the remaining budget in proportion to expected work.
+
+When stage k of a query becomes ready at t, with R = arrival + SLO - t left,
+
+    d_k = t + R * E(k) / W,   W = E(k) + expected standalone work of the stages after k,
+
+where E(s) is a stage's longest call's estimated standalone time averaged over the cluster's
+instance types, and the stages after k come from the workflow template, not the query.
+"""
+
+from collections.abc import Sequence
+
+from hexsim.profiles.latency import Profile
+from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.scheduler.template import WorkflowTemplate
+
+
+class StageBudget:
+    def __init__(self, template: WorkflowTemplate, instance_types: Sequence[Profile]):
+        self.template = template
+        self.types = tuple(instance_types)
+        self.step_time = {
+            step: self.mean_time(shape.stage_input_mean, shape.output_mean)
+            for step, shape in template.steps.items()
+            if shape.stage_input_mean > 0
+        }
+
+    def mean_time(self, input_tokens: float, output_tokens: float) -> float:
+        return sum(p.standalone_time(input_tokens, output_tokens) for p in self.types) / len(self.types)
+
+    def stage_time(self, stage: Sequence[CallTask]) -> float:
+        """E(k): the longest call of the stage, each call averaged over instance types."""
+        return max(self.mean_time(t.call.input_tokens, t.est_output) for t in stage)
+
+    def expected_after(self, query: QueryState, stage_index: int) -> float:
+        step, occurrence = query.positions[stage_index]
+        after = self.template.stages_after(step, occurrence)
+        return sum(count * self.step_time.get(name, 0.0) for name, count in after.items())
+
+    def stage_deadline(self, query: QueryState, stage: Sequence[CallTask], now: float) -> float:
+        remaining = query.deadline - now
+        e_k = self.stage_time(stage)
+        total = e_k + self.expected_after(query, stage[0].stage)
+        return now + remaining * e_k / total

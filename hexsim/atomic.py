@@ -5,7 +5,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 # mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
 _UMASK = os.umask(0)
@@ -13,14 +13,14 @@ os.umask(_UMASK)
 
 
 @contextmanager
-def atomic_open(path: str | os.PathLike) -> Iterator[TextIO]:
-    """Open `path` for text writing; it appears, complete, only if the block succeeds."""
+def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """Open `path` for writing; it appears, complete, only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
         os.replace(tmp, target)
     except BaseException:

@@ -76,6 +76,31 @@ def _add_simulate(sub) -> None:
     p.add_argument("--timeline", metavar="FILE", help="write a Chrome/Perfetto trace JSON of every batch")
 
 
+def _add_compare(sub) -> None:
+    from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
+
+    p = sub.add_parser(
+        "compare",
+        help="compare policies per trace: attainment curves, latency deadlines, throughput",
+        description="Compare scheduling policies per trace as the HexGen-Text2SQL paper does: attainment "
+        "against SLO scale, latency deadlines at 95%% and 99%% attainment, throughput at 95%% attainment "
+        "(highest Poisson arrival rate found by bisection over simulations), P95 latency, and ratios "
+        "against vllm and lor.",
+    )
+    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
+    p.add_argument("--trace", action="append", metavar="FILE", help="trace file; repeat for several (default: bundled)")
+    p.add_argument("--rates", nargs="+", type=_positive_float, metavar="QPS",
+                   help=f"arrival rates, queries/s; headline numbers use the first (default {DEFAULT_RATE})")
+    p.add_argument("--policy", action="append", metavar="NAME",
+                   help=f"policy to compare; repeat for several (default: all of {', '.join(POLICIES)})")
+    p.add_argument("--slo-scale", type=_positive_float, default=DEFAULT_SLO_SCALE, metavar="X",
+                   help=f"SLO scale at which throughput is measured (default {DEFAULT_SLO_SCALE})")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
+    _add_scheduler_options(p)
+    p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
+    p.add_argument("--out", metavar="DIR", help="write report.json and figures (PNG) into DIR")
+
+
 def _add_trace(sub) -> None:
     p = sub.add_parser("trace", help="generate and inspect workflow traces",
                        description="Generate synthetic CHESS traces and inspect traces.")
@@ -100,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hexsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_simulate(sub)
+    _add_compare(sub)
     _add_trace(sub)
     return parser
 
@@ -109,6 +135,10 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
         from hexsim.commands import simulate
 
         simulate.run(args, console, err)
+    elif args.command == "compare":
+        from hexsim.commands import compare
+
+        compare.run(args, console, err)
     elif args.command == "trace":
         from hexsim.workload import trace_commands
 

@@ -3,8 +3,9 @@
     [scheduler]
     policy = "hexgen"   # a registered policy name
     alpha = 0.5         # 0..1: weight of instance speed against queue balance in dispatch
-    beta = 100.0        # seconds^2: scale of the queue-balance term
+    beta = 10.0         # seconds^2: scale of the queue-balance term
     eps = 1.0           # seconds: floor of an instance's queued work in the balance term
+    max_running = 0     # calls an instance may run at once (0: as many as the engine takes)
 
 The simulator, the tuner and the live gateway all read this same table.
 """
@@ -21,14 +22,16 @@ from hexsim.tomlfile import Table, read_toml
 class SchedulerConfig:
     policy: str = "hexgen"
     alpha: float = 0.5
-    beta: float = 100.0
+    beta: float = 10.0
     eps: float = 1.0
+    max_running: int = 0
 
 
 RULES = {
     "alpha": (lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1"),
     "beta": (lambda v: 0.0 < v < math.inf, "a positive number"),
     "eps": (lambda v: 0.0 < v < math.inf, "a positive number"),
+    "max_running": (lambda v: isinstance(v, int) and v >= 0, "a non-negative integer"),
 }
 
 
@@ -47,7 +50,8 @@ def config_from_table(table: Table) -> SchedulerConfig:
             values[name] = policy
         else:
             check, rule = RULES[name]
-            values[name] = table.get(name, (int, float), getattr(default, name), check=check, rule=rule)
+            kind = int if isinstance(getattr(default, name), int) else (int, float)
+            values[name] = table.get(name, kind, getattr(default, name), check=check, rule=rule)
     return SchedulerConfig(**values)
 
 
@@ -63,5 +67,5 @@ def format_scheduler_config(config: SchedulerConfig) -> str:
     lines = ["[scheduler]"]
     for f in fields(SchedulerConfig):
         value = getattr(config, f.name)
-        lines.append(f'{f.name} = "{value}"' if isinstance(value, str) else f"{f.name} = {float(value)!r}")
+        lines.append(f'{f.name} = "{value}"' if isinstance(value, str) else f"{f.name} = {value!r}")
     return "\n".join(lines) + "\n"

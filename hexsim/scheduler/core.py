@@ -46,6 +46,7 @@ class Scheduler:
         config: SchedulerConfig = SchedulerConfig(),
     ):
         self.policy = policy
+        self.config = config
         self.model = model
         self.template = template
         self.instances = [InstanceState(i, name, profile) for i, (name, profile) in enumerate(instances)]

@@ -66,6 +66,8 @@ class Engine:
         self.timeline = timeline
         self.block = profile.block_size
         self.capacity = profile.kv_capacity_blocks
+        cap = scheduler.config.max_running
+        self.seats = min(profile.max_num_seqs, cap) if cap else profile.max_num_seqs
         self.it = 0
         self.order: dict[Seq, None] = {}
         self.prefilling: list[Seq] = []
@@ -140,7 +142,7 @@ class Engine:
         free = self.capacity - self.used_blocks
         p = self.profile
         head = self.scheduler.peek(self.index)
-        if head is not None and n < p.max_num_seqs:
+        if head is not None and n < self.seats:
             chunk = min(_prefill_target(head), p.max_num_batched_tokens - n)
             if -(-chunk // self.block) <= free - self.residues[-self.it % self.block]:
                 return None
@@ -220,7 +222,7 @@ class Engine:
             free -= blocks
             scheduled += need
         budget = p.max_num_batched_tokens - self.n_dec - scheduled
-        while not preempted and budget > 0 and len(self.order) < p.max_num_seqs:
+        while not preempted and budget > 0 and len(self.order) < self.seats:
             task = self.scheduler.peek(self.index)
             if task is None:
                 break

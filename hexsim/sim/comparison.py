@@ -1,0 +1,113 @@
+"""Compare policies the way the paper does: attainment curves, latency deadlines and
+throughput at an attainment target, per trace, with ratios against the baselines."""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hexsim.cluster import ClusterSpec
+from hexsim.metrics.records import QueryRecord
+from hexsim.metrics.summary import attainment, completed_percentiles, latency_deadline
+from hexsim.metrics.throughput import max_rate
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.scheduler.registry import Policy
+from hexsim.scheduler.template import WorkflowTemplate
+from hexsim.sim.simulate import simulate
+from hexsim.workload.arrivals import with_arrivals
+from hexsim.workload.model import Query
+
+BASELINES = ("vllm", "lor")
+
+
+@dataclass(frozen=True)
+class ComparisonSetup:
+    cluster: ClusterSpec
+    policies: Sequence[Policy]
+    config: SchedulerConfig
+    template: WorkflowTemplate
+    base_slo: float
+    rates: Sequence[float]
+    slo_scale: float
+    scales: Sequence[float]
+    seed: int = 0
+    target: float = 0.95
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """Query records at each of the setup's rates, and the throughput at the target."""
+
+    by_rate: tuple[tuple[QueryRecord, ...], ...]
+    throughput: float
+
+
+def run_at_rate(setup: ComparisonSetup, queries: Sequence[Query], policy: Policy, rate: float):
+    """One simulation; the seed's inter-arrival gaps scaled by 1/rate, so rates share randomness."""
+    arrivals = with_arrivals(list(queries), "poisson", rate, np.random.default_rng(setup.seed))
+    slo = setup.slo_scale * setup.base_slo
+    return simulate(setup.cluster, arrivals, policy, slo, config=setup.config, template=setup.template).queries
+
+
+def compare_trace(
+    setup: ComparisonSetup, queries: Sequence[Query], on_simulation: Callable[[], None] = lambda: None
+) -> dict[str, PolicyResult]:
+    """Every policy at every rate, and its throughput at the attainment target."""
+    slo = setup.slo_scale * setup.base_slo
+    results = {}
+    for policy in setup.policies:
+
+        def attained(rate: float, policy: Policy = policy) -> float:
+            on_simulation()
+            return attainment(run_at_rate(setup, queries, policy, rate), slo)
+
+        by_rate = []
+        for rate in setup.rates:
+            by_rate.append(run_at_rate(setup, queries, policy, rate))
+            on_simulation()
+        results[policy.name] = PolicyResult(tuple(by_rate), max_rate(attained, setup.target, setup.rates[0]))
+    return results
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else round(value, 6)
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    if math.isinf(numerator) or math.isinf(denominator) or denominator == 0:
+        return None
+    return round(numerator / denominator, 4)
+
+
+def rate_summary(setup: ComparisonSetup, queries: Sequence[QueryRecord]) -> dict:
+    base = setup.base_slo
+    d95, d99 = latency_deadline(queries, 0.95), latency_deadline(queries, 0.99)
+    (p95,) = completed_percentiles(queries, (95,))
+    return {
+        "attainment": {f"{s:g}": round(attainment(queries, s * base), 6) for s in setup.scales},
+        "deadline_p95_s": _seconds(d95),
+        "deadline_p95_scale": _seconds(d95 / base),
+        "deadline_p99_s": _seconds(d99),
+        "deadline_p99_scale": _seconds(d99 / base),
+        "p95_s": _seconds(p95),
+    }
+
+
+def trace_report(setup: ComparisonSetup, results: dict[str, PolicyResult]) -> dict:
+    """One trace's report: headline numbers at the first rate, every rate under `by_rate`."""
+    policies = {}
+    for name, result in results.items():
+        by_rate = {f"{rate:g}": rate_summary(setup, qs) for rate, qs in zip(setup.rates, result.by_rate)}
+        policies[name] = {**by_rate[f"{setup.rates[0]:g}"], "throughput_p95_qps": round(result.throughput, 6)}
+        policies[name]["by_rate"] = by_rate
+        first = result.by_rate[0]
+        for baseline in BASELINES:
+            if baseline in results:
+                other = results[baseline]
+                policies[name][f"ratios_vs_{baseline}"] = {
+                    "deadline_p95": _ratio(latency_deadline(other.by_rate[0], 0.95), latency_deadline(first, 0.95)),
+                    "deadline_p99": _ratio(latency_deadline(other.by_rate[0], 0.99), latency_deadline(first, 0.99)),
+                    "throughput_p95": _ratio(result.throughput, other.throughput),
+                }
+    return {"reference_rate": setup.rates[0], "policies": policies}

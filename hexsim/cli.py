@@ -104,7 +104,7 @@ def _add_compare(sub) -> None:
 def _add_trace(sub) -> None:
     p = sub.add_parser("trace", help="generate and inspect workflow traces",
                        description="Generate synthetic CHESS traces and inspect traces.")
-    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,stats}")
+    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,stats,template}")
     g = tsub.add_parser("generate", help="write a synthetic CHESS-like trace (JSONL)",
                         description="Write a synthetic CHESS-like trace whose step token lengths and stage "
                         "structure follow statistics fitted to the published CHESS traces.")
@@ -117,6 +117,12 @@ def _add_trace(sub) -> None:
                         "revise rounds and evaluation counts of a trace.")
     s.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
     s.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    m = tsub.add_parser("template", help="learn the scheduler's workflow template from a trace",
+                        description="Learn the workflow template the scheduler plans with: mean output length "
+                        "per step, mean longest prompt per stage, and the stages expected to follow each "
+                        "workflow position. Use it with --template.")
+    m.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
+    m.add_argument("--out", required=True, metavar="FILE", help="output template JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +151,8 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
         if args.trace_command == "generate":
             stats = Path(args.stats) if args.stats else None
             trace_commands.run_generate(args.queries, args.seed, Path(args.out), stats)
+        elif args.trace_command == "template":
+            trace_commands.run_template(Path(args.file), Path(args.out))
         else:
             trace_commands.run_stats(Path(args.file), args.json, console)
 

@@ -1,4 +1,4 @@
-"""What the `generate` and `stats` trace commands do, for the CLI to call."""
+"""What the `generate`, `stats` and `template` trace commands do, for the CLI to call."""
 
 import json
 from pathlib import Path
@@ -7,6 +7,7 @@ import numpy as np
 from rich.console import Console
 
 from hexsim.errors import InputError
+from hexsim.scheduler.template import WorkflowTemplate, save_template
 from hexsim.workload.chess_stats import default_stats, load_stats
 from hexsim.workload.generator import generate_chess_trace
 from hexsim.workload.trace_stats import render_trace_stats, trace_statistics
@@ -31,3 +32,9 @@ def run_stats(path: Path, as_json: bool, console: Console) -> None:
         print(json.dumps(stats, indent=2, sort_keys=True))
     else:
         render_trace_stats(stats, console)
+
+
+def run_template(path: Path, out: Path) -> None:
+    """Learn the scheduler's workflow template from a trace and write it as JSON."""
+    template = WorkflowTemplate.from_queries(load_trace(path), source=Path(path).name)
+    save_template(template, out)

@@ -22,6 +22,8 @@ from hexsim.scheduler.template import default_template, load_template
 from hexsim.sim.comparison import ComparisonSetup, compare_trace, trace_report
 from hexsim.workload.traces import load_trace
 
+THROUGHPUT_SLO_SCALE = 3.0
+
 
 def run(args: Namespace, console: Console, err: Console) -> None:
     cluster_path = Path(args.cluster) if args.cluster else default_cluster()

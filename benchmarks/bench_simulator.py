@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hexsim.cluster import load_cluster
-from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.scheduler.registry import get_policy
+from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.sim.simulate import simulate
 from hexsim.workload.arrivals import with_arrivals
 from hexsim.workload.chess_stats import default_stats

@@ -110,8 +110,11 @@ def main() -> None:
                 thr = [reports[t]["policies"][policy][f"ratios_vs_{baseline}"]["throughput_p95"] for t in reports]
                 cells += [ratio_cells(deadline), ratio_cells(thr)]
             lines.append(f"| {policy} | " + " | ".join(cells) + " |")
-        lines += ["", "| trace | policy | throughput q/s | " + " | ".join(
-            f"deadline p95 @ {r:g} q/s" for r in args.rates) + " |", "|---|---|---|" + "---|" * len(args.rates)]
+        lines += [
+            "",
+            "| trace | policy | throughput q/s | " + " | ".join(f"deadline p95 @ {r:g} q/s" for r in args.rates) + " |",
+            "|---|---|---|" + "---|" * len(args.rates),
+        ]
         for t, rep in reports.items():
             for policy, p in rep["policies"].items():
                 deadlines = [p["by_rate"][f"{r:g}"]["deadline_p95_s"] for r in args.rates]

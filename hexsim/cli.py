@@ -40,10 +40,16 @@ def _positive_int(text: str) -> int:
 
 
 def _add_scheduler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE",
-                   help="TOML file whose [scheduler] table sets the policies' hyperparameters (alpha, beta, eps)")
-    p.add_argument("--template", metavar="FILE",
-                   help="workflow template JSON (default: learned from the bundled trace; see 'hexsim trace template')")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file whose [scheduler] table sets the policies' hyperparameters (alpha, beta, eps, max_running)",
+    )
+    p.add_argument(
+        "--template",
+        metavar="FILE",
+        help="workflow template JSON (default: learned from the bundled trace; see 'hexsim trace template')",
+    )
 
 
 def _add_simulate(sub) -> None:
@@ -59,16 +65,39 @@ def _add_simulate(sub) -> None:
     )
     p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
     p.add_argument("--trace", metavar="FILE", help="trace: .json (Hexgen-Flow), .csv (dataset) or .jsonl (hexsim)")
-    p.add_argument("--rate", type=_positive_float, default=DEFAULT_RATE, metavar="QPS",
-                   help=f"arrival rate in queries/s (default {DEFAULT_RATE})")
-    p.add_argument("--arrivals", choices=PROCESSES, default="poisson",
-                   help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)")
-    p.add_argument("--cv", type=_positive_float, default=2.0, metavar="X",
-                   help="coefficient of variation of gamma inter-arrival gaps (default 2)")
-    p.add_argument("--policy", action="append", metavar="NAME",
-                   help=f"policy to run; repeat for several (default: all of {', '.join(POLICIES)})")
-    p.add_argument("--slo-scale", type=_positive_float, default=DEFAULT_SLO_SCALE, metavar="X",
-                   help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})")
+    p.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=DEFAULT_RATE,
+        metavar="QPS",
+        help=f"arrival rate in queries/s (default {DEFAULT_RATE})",
+    )
+    p.add_argument(
+        "--arrivals",
+        choices=PROCESSES,
+        default="poisson",
+        help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)",
+    )
+    p.add_argument(
+        "--cv",
+        type=_positive_float,
+        default=2.0,
+        metavar="X",
+        help="coefficient of variation of gamma inter-arrival gaps (default 2)",
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME",
+        help=f"policy to run; repeat for several (default: all of {', '.join(POLICIES)})",
+    )
+    p.add_argument(
+        "--slo-scale",
+        type=_positive_float,
+        default=DEFAULT_SLO_SCALE,
+        metavar="X",
+        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
     _add_scheduler_options(p)
     p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
@@ -90,13 +119,27 @@ def _add_compare(sub) -> None:
     )
     p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
     p.add_argument("--trace", action="append", metavar="FILE", help="trace file; repeat for several (default: bundled)")
-    p.add_argument("--rates", nargs="+", type=_positive_float, metavar="QPS",
-                   help=f"arrival rates, queries/s; headline numbers use the first (default {DEFAULT_RATE})")
-    p.add_argument("--policy", action="append", metavar="NAME",
-                   help=f"policy to compare; repeat for several (default: all of {', '.join(POLICIES)})")
-    p.add_argument("--slo-scale", type=_positive_float, default=THROUGHPUT_SLO_SCALE, metavar="X",
-                   help=f"SLO scale at which throughput is measured (default {THROUGHPUT_SLO_SCALE:g}: "
-                   "CHESS queries with many revise rounds take over twice the base SLO even alone)")
+    p.add_argument(
+        "--rates",
+        nargs="+",
+        type=_positive_float,
+        metavar="QPS",
+        help=f"arrival rates, queries/s; headline numbers use the first (default {DEFAULT_RATE})",
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME",
+        help=f"policy to compare; repeat for several (default: all of {', '.join(POLICIES)})",
+    )
+    p.add_argument(
+        "--slo-scale",
+        type=_positive_float,
+        default=THROUGHPUT_SLO_SCALE,
+        metavar="X",
+        help=f"SLO scale at which throughput is measured (default {THROUGHPUT_SLO_SCALE:g}: "
+        "CHESS queries with many revise rounds take over twice the base SLO even alone)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
     _add_scheduler_options(p)
     p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
@@ -104,32 +147,46 @@ def _add_compare(sub) -> None:
 
 
 def _add_trace(sub) -> None:
-    p = sub.add_parser("trace", help="generate and inspect workflow traces",
-                       description="Generate synthetic CHESS traces and inspect traces.")
+    p = sub.add_parser(
+        "trace",
+        help="generate and inspect workflow traces",
+        description="Generate synthetic CHESS traces and inspect traces.",
+    )
     tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,stats,template}")
-    g = tsub.add_parser("generate", help="write a synthetic CHESS-like trace (JSONL)",
-                        description="Write a synthetic CHESS-like trace whose step token lengths and stage "
-                        "structure follow statistics fitted to the published CHESS traces.")
+    g = tsub.add_parser(
+        "generate",
+        help="write a synthetic CHESS-like trace (JSONL)",
+        description="Write a synthetic CHESS-like trace whose step token lengths and stage "
+        "structure follow statistics fitted to the published CHESS traces.",
+    )
     g.add_argument("--queries", type=_positive_int, default=500, metavar="N", help="number of queries (default 500)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
     g.add_argument("--stats", metavar="FILE", help="workflow statistics JSON (default: the bundled CHESS fit)")
-    s = tsub.add_parser("stats", help="per-step token statistics of a trace",
-                        description="Per-step call counts and token-length statistics, calls per query, "
-                        "revise rounds and evaluation counts of a trace.")
+    s = tsub.add_parser(
+        "stats",
+        help="per-step token statistics of a trace",
+        description="Per-step call counts and token-length statistics, calls per query, "
+        "revise rounds and evaluation counts of a trace.",
+    )
     s.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
     s.add_argument("--json", action="store_true", help="print the statistics as JSON")
-    m = tsub.add_parser("template", help="learn the scheduler's workflow template from a trace",
-                        description="Learn the workflow template the scheduler plans with: mean output length "
-                        "per step, mean longest prompt per stage, and the stages expected to follow each "
-                        "workflow position. Use it with --template.")
+    m = tsub.add_parser(
+        "template",
+        help="learn the scheduler's workflow template from a trace",
+        description="Learn the workflow template the scheduler plans with: mean output length "
+        "per step, mean longest prompt per stage, and the stages expected to follow each "
+        "workflow position. Use it with --template.",
+    )
     m.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
     m.add_argument("--out", required=True, metavar="FILE", help="output template JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hexsim", description="Simulate, tune and serve agentic Text-to-SQL workflows "
-                     "on heterogeneous GPU clusters.")
+    parser = _Parser(
+        prog="hexsim",
+        description="Simulate, tune and serve agentic Text-to-SQL workflows on heterogeneous GPU clusters.",
+    )
     parser.add_argument("--version", action="version", version=f"hexsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_simulate(sub)

@@ -1,13 +1,13 @@
 """Cluster configuration: which instances (model, GPU, TP) serve the workload's model.
 
-    model = "meta-llama/Llama-3.1-70B-Instruct"   # the model the workload's calls use
+model = "meta-llama/Llama-3.1-70B-Instruct"   # the model the workload's calls use
 
-    [[instances]]
-    gpu = "A100"          # name or alias from profiles/gpus.toml
-    count = 2             # optional, default 1
-    tp = 4                # optional: default the smallest degree with a profile
-    model = "..."         # optional: default the top-level model
-    name = "a100"         # optional: instance names get -0, -1, ... when count > 1
+[[instances]]
+gpu = "A100"          # name or alias from profiles/gpus.toml
+count = 2             # optional, default 1
+tp = 4                # optional: default the smallest degree with a profile
+model = "..."         # optional: default the top-level model
+name = "a100"         # optional: instance names get -0, -1, ... when count > 1
 """
 
 from dataclasses import dataclass

@@ -36,7 +36,9 @@ def test_json_is_byte_identical_for_a_seed_and_differs_across_seeds(capsys, smal
         curve = [summary["attainment"][k] for k in sorted(summary["attainment"], key=float)]
         assert curve == sorted(curve), "attainment must not fall as the SLO loosens"
         assert summary["deadline_p95_s"] <= summary["deadline_p99_s"]
-        assert summary["deadline_p95_scale"] == pytest.approx(summary["deadline_p95_s"] / report["base_slo_s"], abs=1e-5)
+        assert summary["deadline_p95_scale"] == pytest.approx(
+            summary["deadline_p95_s"] / report["base_slo_s"], abs=1e-5
+        )
 
 
 def test_out_and_timeline_agree_with_the_report(capsys, small_trace, tmp_path):

@@ -59,8 +59,15 @@ def test_count_and_name(tmp_path):
 
 @pytest.mark.parametrize(
     "alias, canonical",
-    [("l40", "L40S"), ("L40", "L40S"), ("a100", "A100-80GB"), ("A100", "A100-80GB"), ("rtx-a6000", "A6000"),
-     ("l40s", "L40S"), ("a100-80gb", "A100-80GB")],
+    [
+        ("l40", "L40S"),
+        ("L40", "L40S"),
+        ("a100", "A100-80GB"),
+        ("A100", "A100-80GB"),
+        ("rtx-a6000", "A6000"),
+        ("l40s", "L40S"),
+        ("a100-80gb", "A100-80GB"),
+    ],
 )
 def test_gpu_alias_resolution(tmp_path, alias, canonical):
     path = write(tmp_path, cluster_text(instance(alias, name="only")))

@@ -57,8 +57,12 @@ def run(args: Namespace, console: Console, err: Console) -> None:
         "base_slo_s": round(base, 6),
         "slo_scale": args.slo_scale,
         "target": setup.target,
-        "setup": {"cluster": cluster_path.name, "rates": list(setup.rates), "seed": args.seed,
-                  "config": vars(setup.config)},
+        "setup": {
+            "cluster": cluster_path.name,
+            "rates": list(setup.rates),
+            "seed": args.seed,
+            "config": vars(setup.config),
+        },
         "traces": {name: trace_report(setup, r) for name, r in results.items()},
     }
     if out is not None:
@@ -91,7 +95,15 @@ def render(report: dict, console: Console) -> None:
     )
     for trace, t in report["traces"].items():
         table = Table(title=f"{trace} at {t['reference_rate']:g} q/s")
-        for column in ("policy", "deadline p95", "deadline p99", "p95", "throughput", "vs vllm d95/thr", "vs lor d95/thr"):
+        for column in (
+            "policy",
+            "deadline p95",
+            "deadline p99",
+            "p95",
+            "throughput",
+            "vs vllm d95/thr",
+            "vs lor d95/thr",
+        ):
             table.add_column(column, justify="left" if column == "policy" else "right")
         for name, p in t["policies"].items():
             d95, d99 = p["deadline_p95_s"], p["deadline_p99_s"]

@@ -34,7 +34,7 @@ def _grid(n: int):
 def plot_attainment(path: Path, runs: Runs, base_slo: float, title: str) -> None:
     fig, axes = _grid(len(runs))
     scales = np.linspace(0.25, 6.0, 47)
-    for ax, (trace, policies) in zip(axes, runs.items()):
+    for ax, (trace, policies) in zip(axes, runs.items(), strict=False):
         for i, (policy, queries) in enumerate(policies.items()):
             curve = [attainment(queries, s * base_slo) for s in scales]
             ax.plot(scales, curve, ls=STYLES[i % len(STYLES)], label=policy)
@@ -48,7 +48,7 @@ def plot_attainment(path: Path, runs: Runs, base_slo: float, title: str) -> None
 
 def plot_latency_cdf(path: Path, runs: Runs, title: str) -> None:
     fig, axes = _grid(len(runs))
-    for ax, (trace, policies) in zip(axes, runs.items()):
+    for ax, (trace, policies) in zip(axes, runs.items(), strict=False):
         for i, (policy, queries) in enumerate(policies.items()):
             latencies = np.sort([q.latency for q in queries])
             shares = np.arange(1, len(latencies) + 1) / len(latencies)

@@ -23,7 +23,10 @@ def load_profile(path: str | Path) -> Profile:
     iteration = doc.table("iteration")
     iteration.check_keys(set(COEFFICIENTS))
     coefficients = IterationCoefficients(
-        **{k: iteration.get(k, (int, float), check=lambda v: v >= 0, rule="a non-negative number") for k in COEFFICIENTS}
+        **{
+            k: iteration.get(k, (int, float), check=lambda v: v >= 0, rule="a non-negative number")
+            for k in COEFFICIENTS
+        }
     )
     limits = doc.table("limits")
     limits.check_keys({"kv_capacity_tokens", "block_size", "max_num_seqs", "max_num_batched_tokens"})

@@ -68,7 +68,9 @@ class Scheduler:
         state.positions.append((step, 1 + sum(1 for s, _ in state.positions if s == step)))
         state.pending = len(calls)
         stage, model, template = state.stage, self.model, self.template
-        tasks = [CallTask(state, stage, i, call, model, template.output(call.step), now) for i, call in enumerate(calls)]
+        tasks = [
+            CallTask(state, stage, i, call, model, template.output(call.step), now) for i, call in enumerate(calls)
+        ]
         deadline = self._budget.stage_deadline(state, tasks, now)
         candidates = self._candidates[model]
         for task in tasks:

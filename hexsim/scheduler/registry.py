@@ -62,7 +62,9 @@ POLICIES: dict[str, Policy] = {
         Policy("lor", "least outstanding requests + FCFS queues", _least_outstanding, FcfsQueue, _query_deadline),
         Policy("rr-pq", "round-robin dispatch + urgency queues", _round_robin, UrgencyQueue, _stage_budget),
         Policy("wb-fcfs", "workload-balanced dispatch + FCFS queues", _workload_balanced, FcfsQueue, _query_deadline),
-        Policy("hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, UrgencyQueue, _stage_budget),
+        Policy(
+            "hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, UrgencyQueue, _stage_budget
+        ),
     )
 }
 

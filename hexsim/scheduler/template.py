@@ -58,7 +58,7 @@ class WorkflowTemplate:
         futures: dict[tuple[str, int], list[dict[str, int]]] = defaultdict(list)
         for query in queries:
             keys = stage_positions(query.stages)
-            for stage, key in zip(query.stages, keys):
+            for stage, key in zip(query.stages, keys, strict=True):
                 stage_inputs[key[0]].append(max(c.input_tokens for c in stage.calls))
                 for call in stage.calls:
                     outputs[call.step].append(call.output_tokens)

@@ -98,7 +98,7 @@ def trace_report(setup: ComparisonSetup, results: dict[str, PolicyResult]) -> di
     """One trace's report: headline numbers at the first rate, every rate under `by_rate`."""
     policies = {}
     for name, result in results.items():
-        by_rate = {f"{rate:g}": rate_summary(setup, qs) for rate, qs in zip(setup.rates, result.by_rate)}
+        by_rate = {f"{rate:g}": rate_summary(setup, qs) for rate, qs in zip(setup.rates, result.by_rate, strict=True)}
         policies[name] = {**by_rate[f"{setup.rates[0]:g}"], "throughput_p95_qps": round(result.throughput, 6)}
         policies[name]["by_rate"] = by_rate
         first = result.by_rate[0]

@@ -29,7 +29,5 @@ def simulate(
     policy's hyperparameters and `template` the scheduler's workflow estimates (default: the
     template learned from the bundled trace). `timeline`, if given, collects every batch.
     """
-    model = SimulatedCluster(
-        cluster, policy, template or default_template(), slo, config, timeline, on_query_done
-    )
+    model = SimulatedCluster(cluster, policy, template or default_template(), slo, config, timeline, on_query_done)
     return model.run(queries, until=until)

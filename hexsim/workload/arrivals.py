@@ -38,4 +38,4 @@ def with_arrivals(
         if not cv > 0:
             raise InputError("--cv", f"coefficient of variation must be positive, got {cv!r}")
         times = gamma_arrivals(rate, cv, len(queries), rng)
-    return [q.with_arrival(float(t)) for q, t in zip(queries, times)]
+    return [q.with_arrival(float(t)) for q, t in zip(queries, times, strict=True)]

@@ -119,9 +119,7 @@ def _quantiles(lengths: list[int]) -> tuple[float, ...]:
     return tuple(round(float(q), 3) for q in np.quantile(lengths, levels))
 
 
-def _within_query_correlation(
-    n_queries: int, owners: dict[str, list[int]], lengths: dict[str, list[int]]
-) -> float:
+def _within_query_correlation(n_queries: int, owners: dict[str, list[int]], lengths: dict[str, list[int]]) -> float:
     sums = np.zeros(n_queries)
     squares = np.zeros(n_queries)
     counts = np.zeros(n_queries)
@@ -212,7 +210,7 @@ class _Reader:
             not isinstance(value, list)
             or len(value) < 2
             or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 1 for v in value)
-            or any(b < a for a, b in zip(value, value[1:]))
+            or any(b < a for a, b in zip(value, value[1:], strict=False))
         ):
             raise self.fail(key, "expected a non-decreasing list of at least 2 token counts >= 1")
         return tuple(float(v) for v in value)

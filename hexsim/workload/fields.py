@@ -4,6 +4,7 @@ import math
 from typing import Any
 
 from hexsim.errors import InputError
+from hexsim.workload.model import Call
 
 
 def token_count(value: Any, where: str, field: str) -> int:
@@ -45,3 +46,12 @@ def require(record: dict, field: str, where: str) -> Any:
     if field not in record:
         raise InputError(where, f"missing field '{field}'")
     return record[field]
+
+
+def parse_call(raw: Any, where: str, input_field: str, output_field: str) -> Call:
+    """A call record with a `step` and the two token counts under the format's field names."""
+    return Call(
+        step=step_name(require(raw, "step", where), where, "step"),
+        input_tokens=token_count(require(raw, input_field, where), where, input_field),
+        output_tokens=token_count(require(raw, output_field, where), where, output_field),
+    )

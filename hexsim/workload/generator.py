@@ -35,9 +35,7 @@ def generate_chess_trace(stats: ChessWorkflowStats, n_queries: int, rng: np.rand
     queries = []
     start = 0
     for index, step_list in enumerate(step_lists):
-        calls = [
-            Call(step, input_tokens[start + i], output_tokens[start + i]) for i, step in enumerate(step_list)
-        ]
+        calls = [Call(step, input_tokens[start + i], output_tokens[start + i]) for i, step in enumerate(step_list)]
         start += len(step_list)
         queries.append(Query(id=f"q{index}", stages=group_chess_stages(calls)))
     return queries

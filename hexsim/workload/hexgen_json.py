@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from hexsim.errors import InputError
-from hexsim.workload.fields import require, step_name, token_count
-from hexsim.workload.model import Call, Query, group_chess_stages
+from hexsim.workload.fields import parse_call, require
+from hexsim.workload.model import Query, group_chess_stages
 
 
 def read_hexgen_json(path: Path) -> list[Query]:
@@ -21,16 +21,9 @@ def read_hexgen_json(path: Path) -> list[Query]:
         calls_raw = require(record, "Text2SQLRequest", where)
         if not isinstance(calls_raw, list) or not calls_raw:
             raise InputError(where, f"field 'Text2SQLRequest' must be a non-empty list, got {calls_raw!r}")
-        calls = []
-        for ci, raw in enumerate(calls_raw):
-            cw = f"{where}, call {ci}"
-            calls.append(
-                Call(
-                    step=step_name(require(raw, "step", cw), cw, "step"),
-                    input_tokens=token_count(require(raw, "input_length", cw), cw, "input_length"),
-                    output_tokens=token_count(require(raw, "output_length", cw), cw, "output_length"),
-                )
-            )
+        calls = [
+            parse_call(raw, f"{where}, call {ci}", "input_length", "output_length") for ci, raw in enumerate(calls_raw)
+        ]
         queries.append(Query(id=str(qi), stages=group_chess_stages(calls)))
     if not queries:
         raise InputError(str(path), "no queries in the file")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TextIO
 
 from hexsim.errors import InputError
-from hexsim.workload.fields import optional_seconds, require, step_name, token_count
-from hexsim.workload.model import Call, Query, Stage
+from hexsim.workload.fields import optional_seconds, parse_call, require
+from hexsim.workload.model import Query, Stage
 
 
 def _parse_query(record: object, where: str) -> Query:
@@ -27,17 +27,11 @@ def _parse_query(record: object, where: str) -> Query:
     for si, stage_raw in enumerate(stages_raw):
         if not isinstance(stage_raw, list) or not stage_raw:
             raise InputError(where, f"stage {si} must be a non-empty list of calls, got {stage_raw!r}")
-        calls = []
-        for ci, raw in enumerate(stage_raw):
-            cw = f"{where}, stage {si}, call {ci}"
-            calls.append(
-                Call(
-                    step=step_name(require(raw, "step", cw), cw, "step"),
-                    input_tokens=token_count(require(raw, "input_tokens", cw), cw, "input_tokens"),
-                    output_tokens=token_count(require(raw, "output_tokens", cw), cw, "output_tokens"),
-                )
-            )
-        stages.append(Stage(tuple(calls)))
+        calls = tuple(
+            parse_call(raw, f"{where}, stage {si}, call {ci}", "input_tokens", "output_tokens")
+            for ci, raw in enumerate(stage_raw)
+        )
+        stages.append(Stage(calls))
     return Query(
         id=str(query_id),
         stages=tuple(stages),

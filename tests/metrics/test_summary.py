@@ -11,9 +11,7 @@ from tests.sim.helpers import profile
 
 
 def queries(latencies):
-    return [
-        QueryRecord(f"q{i}", 10.0, 60.0, None if lat is None else 10.0 + lat, 3) for i, lat in enumerate(latencies)
-    ]
+    return [QueryRecord(f"q{i}", 10.0, 60.0, None if lat is None else 10.0 + lat, 3) for i, lat in enumerate(latencies)]
 
 
 def test_attainment_counts_unfinished_queries_as_misses():
@@ -47,7 +45,9 @@ def test_queue_wait_by_step():
     calls = [
         CallRecord("q", 0, 0, "a", "i0", 1, 1, ready=1.0, admitted=3.0, first_token=4, finished=5, preemptions=0),
         CallRecord("q", 0, 1, "a", "i0", 1, 1, ready=1.0, admitted=1.0, first_token=4, finished=5, preemptions=0),
-        CallRecord("q", 1, 0, "b", "i0", 1, 1, ready=5.0, admitted=None, first_token=None, finished=None, preemptions=0),
+        CallRecord(
+            "q", 1, 0, "b", "i0", 1, 1, ready=5.0, admitted=None, first_token=None, finished=None, preemptions=0
+        ),
     ]
     waits = queue_wait_by_step(calls)
     assert list(waits) == ["a"]
@@ -60,6 +60,8 @@ def test_base_slo_averages_the_standard_workflow_over_instances():
     # Every call: its prompt in chunks of 8192 tokens (base each, plus 1 ms/token), then
     # output - 1 decode iterations (base each).
     def workflow(base):
-        return sum(n * (math.ceil(i / 8192) * base + 0.001 * i + (o - 1) * base) for _, i, o, n in STANDARD_CHESS_WORKFLOW)
+        return sum(
+            n * (math.ceil(i / 8192) * base + 0.001 * i + (o - 1) * base) for _, i, o, n in STANDARD_CHESS_WORKFLOW
+        )
 
     assert base_slo([fast, fast, slow]) == pytest.approx((2 * workflow(0.01) + workflow(0.03)) / 3, rel=1e-12)

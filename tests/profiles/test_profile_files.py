@@ -152,7 +152,7 @@ def test_profile_unknown_iteration_key(tmp_path):
 
 
 def test_profile_unknown_top_level_key(tmp_path):
-    message = profile_error(tmp_path, "quantisation = \"fp8\"\n" + a100_text())
+    message = profile_error(tmp_path, 'quantisation = "fp8"\n' + a100_text())
     assert "'quantisation'" in message and "unknown key" in message
 
 

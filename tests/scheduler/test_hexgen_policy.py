@@ -74,7 +74,12 @@ def test_stage_deadlines_split_the_remaining_budget_by_expected_work():
 
 def test_urgency_queue_orders_by_latest_start():
     q = UrgencyQueue()
-    a, b, c, d = task(deadline=100, t_comp=10), task(deadline=50, t_comp=5), task(deadline=60, t_comp=20), task(deadline=45, t_comp=0)
+    a, b, c, d = (
+        task(deadline=100, t_comp=10),
+        task(deadline=50, t_comp=5),
+        task(deadline=60, t_comp=20),
+        task(deadline=45, t_comp=0),
+    )
     for t in (a, b, c, d):
         q.push(t)
     assert [q.pop() for _ in range(2)] == [c, b]  # latest starts 40, 45

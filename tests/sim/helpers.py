@@ -5,8 +5,8 @@ from dataclasses import replace
 
 from hexsim.cluster import ClusterSpec, InstanceSpec
 from hexsim.profiles.latency import IterationCoefficients, Profile
-from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.scheduler.registry import get_policy
+from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.sim.simulate import simulate
 from hexsim.workload.model import Call, Query, Stage
 

@@ -13,7 +13,9 @@ def test_single_seat_instance_is_an_mg1_queue():
     n, rate, p = 100_000, 0.5, 0.01
     arrivals = np.cumsum(rng.exponential(1 / rate, n))
     outputs = rng.geometric(p, n)
-    queries = [single_call_query(f"q{i}", float(t), 8, int(o)) for i, (t, o) in enumerate(zip(arrivals, outputs))]
+    queries = [
+        single_call_query(f"q{i}", float(t), 8, int(o)) for i, (t, o) in enumerate(zip(arrivals, outputs, strict=True))
+    ]
     records = run(cluster(profile(prefill_token=0.0, max_num_seqs=1)), queries)
 
     mean_s = 0.01 / p
@@ -46,4 +48,4 @@ def test_more_seats_serve_more_calls_per_second_under_overload():
         assert all(c.finished is not None for c in records.calls)
         throughput.append(len(records.calls) / records.makespan)
         assert throughput[-1] == pytest.approx(seats / (0.2 + 0.0019 * seats), rel=1e-9)
-    assert all(later > 1.5 * earlier for earlier, later in zip(throughput, throughput[1:]))
+    assert all(later > 1.5 * earlier for earlier, later in zip(throughput, throughput[1:], strict=False))

@@ -48,7 +48,7 @@ def test_shared_trace_counts(index):
     assert sum(q.n_calls for q in queries) == raw_calls
     assert raw_calls == {1: 1732, 2: 1984, 3: 2296}[index]
     # Calls keep their execution order and token counts, query by query.
-    for query, record in zip(queries, raw):
+    for query, record in zip(queries, raw, strict=True):
         assert [(c.step, c.input_tokens, c.output_tokens) for c in query.calls] == [
             (c["step"], c["input_length"], c["output_length"]) for c in record["Text2SQLRequest"]
         ]
@@ -103,7 +103,7 @@ def test_dataset_csv_round_trip(tmp_path):
         write_dataset_csv(queries, handle)
     back = load_trace(path)
     assert [q.id for q in back] == [q.id for q in queries]
-    for a, b in zip(back, queries):
+    for a, b in zip(back, queries, strict=True):
         assert a.stages == b.stages
         assert [len(s.calls) for s in a.stages] == [len(s.calls) for s in b.stages]
 
@@ -122,8 +122,12 @@ def test_jsonl_round_trip_keeps_arrival_and_slo(tmp_path):
         Query(
             id=f"q{i}",
             stages=group_chess_stages(
-                [Call("Information Retriever", 300 + i, 5), Call("generate_candidate_x", 1000, 100),
-                 Call("generate_candidate_x", 1100, 90), Call("revise", 500, 10 + i)]
+                [
+                    Call("Information Retriever", 300 + i, 5),
+                    Call("generate_candidate_x", 1000, 100),
+                    Call("generate_candidate_x", 1100, 90),
+                    Call("revise", 500, 10 + i),
+                ]
             ),
         )
         for i in range(6)
@@ -142,13 +146,13 @@ def test_jsonl_round_trip_keeps_arrival_and_slo(tmp_path):
 
 
 def test_dataset_csv_with_content_columns(tmp_path):
-    long_text = "SELECT x, \"y\" FROM t;\n" * (300_000 // 22 + 1)
+    long_text = 'SELECT x, "y" FROM t;\n' * (300_000 // 22 + 1)
     assert len(long_text) >= 300_000
     rows = [
         ("req-1", "Information Retriever", 'He said "hi, there"\nand left', "out, with comma", 308, 5),
         ("req-1", "generate_candidate_llama-agent", long_text, 'a "quoted"\r\nanswer', 11748, 678),
         ("req-1", "generate_candidate_llama-agent", "", "", 11000, 600),
-        ("req-2", "revise", ",,,\n\n\"", long_text, 5963, 79),
+        ("req-2", "revise", ',,,\n\n"', long_text, 5963, 79),
     ]
     path = tmp_path / "dataset.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -182,8 +186,10 @@ def test_malformed_json_names_line(tmp_path):
 
 def test_hexgen_json_missing_output_length(tmp_path):
     path = tmp_path / "missing.json"
-    calls = [{"step": "Information Retriever", "input_length": 308, "output_length": 5},
-             {"step": "revise", "input_length": 5963}]
+    calls = [
+        {"step": "Information Retriever", "input_length": 308, "output_length": 5},
+        {"step": "revise", "input_length": 5963},
+    ]
     path.write_text(json.dumps([{"Text2SQLRequest": [calls[0]]}, {"Text2SQLRequest": calls}]))
     with pytest.raises(InputError) as excinfo:
         load_trace(path)
@@ -272,8 +278,13 @@ def test_jsonl_duplicate_id(tmp_path):
 
 def test_jsonl_stage_not_a_list(tmp_path):
     path = tmp_path / "stage.jsonl"
-    record = {"id": "a", "stages": [[{"step": "x", "input_tokens": 1, "output_tokens": 1}],
-                                    {"step": "revise", "input_tokens": 10, "output_tokens": 3}]}
+    record = {
+        "id": "a",
+        "stages": [
+            [{"step": "x", "input_tokens": 1, "output_tokens": 1}],
+            {"step": "revise", "input_tokens": 10, "output_tokens": 3},
+        ],
+    }
     path.write_text(json.dumps(record) + "\n")
     with pytest.raises(InputError) as excinfo:
         load_trace(path)

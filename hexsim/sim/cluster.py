@@ -44,7 +44,7 @@ class SimulatedCluster:
         self.names = [inst.name for inst in cluster.instances]
         self.gpus = [inst.gpu for inst in cluster.instances]
         self.started: list[tuple[QueryState, Query]] = []
-        self.queries: dict[str, Query] = {}
+        self.query_of: dict[QueryState, Query] = {}
         self.tasks: list[CallTask] = []
 
     def run(self, queries: Sequence[Query], until: float | None = None) -> RunRecords:
@@ -62,7 +62,7 @@ class SimulatedCluster:
             slo = query.slo if query.slo is not None else self.slo
             state = self.scheduler.query_arrived(query.id, slo, env.now)
             self.started.append((state, query))
-            self.queries[query.id] = query
+            self.query_of[state] = query
             self._start_stage(state, query, 0)
 
     def _start_stage(self, state: QueryState, query: Query, index: int) -> None:
@@ -76,7 +76,7 @@ class SimulatedCluster:
         if not self.scheduler.call_finished(task, self.env.now):
             return
         state = task.query
-        query = self.queries[state.id]
+        query = self.query_of[state]
         if state.stage + 1 < len(query.stages):
             self._start_stage(state, query, state.stage + 1)
             return

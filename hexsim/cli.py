@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hexsim import __version__
+from hexsim.cli_profile import add_profile_parser, dispatch_profile
 from hexsim.errors import InputError
 from hexsim.scheduler.registry import POLICIES
 from hexsim.workload.arrivals import PROCESSES
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_compare(sub)
     _add_trace(sub)
+    add_profile_parser(sub, _positive_int)
     return parser
 
 
@@ -214,6 +216,8 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
             trace_commands.run_template(Path(args.file), Path(args.out))
         else:
             trace_commands.run_stats(Path(args.file), args.json, console)
+    elif args.command == "profile":
+        dispatch_profile(args, console, err)
 
 
 def main(argv: list[str] | None = None) -> int:

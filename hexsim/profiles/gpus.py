@@ -1,4 +1,4 @@
-"""The GPU table: canonical GPU names and their aliases (case-insensitive)."""
+"""The GPU table: canonical GPU names, their aliases (case-insensitive) and datasheet numbers."""
 
 from dataclasses import dataclass
 from functools import cache
@@ -14,6 +14,19 @@ class Gpu:
     name: str
     aliases: tuple[str, ...]
     hbm_gib: float
+    hbm_gbs: float
+    bf16_tflops: float
+    interconnect: str
+    interconnect_gbs: float
+    source: str
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_gib * 2**30
+
+
+def _positive(v) -> bool:
+    return v > 0
 
 
 @cache
@@ -22,11 +35,18 @@ def gpu_table(path: Path | None = None) -> dict[str, Gpu]:
     path = path or bundled_dir("profiles") / "gpus.toml"
     doc = read_toml(path)
     gpus = {}
+    numbers = ("hbm_gib", "hbm_gbs", "bf16_tflops", "interconnect_gbs")
     for name, raw in doc.items():
         table = Table(raw, path, f"{name}.")
-        table.check_keys({"aliases", "hbm_gib", "source"})
-        aliases = table.get("aliases", list, [])
-        gpus[name] = Gpu(name, tuple(aliases), table.get("hbm_gib", (int, float), check=lambda v: v > 0))
+        table.check_keys({"aliases", "interconnect", "source", *numbers})
+        values = {k: table.get(k, (int, float), check=_positive, rule="a positive number") for k in numbers}
+        gpus[name] = Gpu(
+            name=name,
+            aliases=tuple(table.get("aliases", list, [])),
+            interconnect=table.get("interconnect", str),
+            source=table.get("source", str),
+            **values,
+        )
     return gpus
 
 
@@ -38,3 +58,8 @@ def canonical_gpu(name: str, where: str) -> str:
             return gpu.name
     known = ", ".join(sorted(gpu_table()))
     raise InputError(where, f"unknown GPU {name!r} (known: {known})")
+
+
+def gpu_spec(name: str, where: str) -> Gpu:
+    """The table entry of a GPU name or alias."""
+    return gpu_table()[canonical_gpu(name, where)]

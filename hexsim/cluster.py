@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hexsim.errors import InputError
-from hexsim.profiles.files import find_profile
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import Profile
+from hexsim.profiles.resolve import canonical_model, resolve_profile
 from hexsim.tomlfile import Table, read_toml
 
 
@@ -47,7 +47,7 @@ def _positive(v) -> bool:
 def load_cluster(path: str | Path) -> ClusterSpec:
     doc = Table(read_toml(path), path)
     doc.check_keys({"model", "instances", "description"})
-    model = doc.get("model", str)
+    model = canonical_model(doc.get("model", str))
     entries = doc.get("instances", list, rule="a list of [[instances]] tables")
     instances: list[InstanceSpec] = []
     for i, raw in enumerate(entries):
@@ -57,7 +57,7 @@ def load_cluster(path: str | Path) -> ClusterSpec:
         count = entry.get("count", int, 1, check=_positive, rule="a positive integer")
         tp = entry.get("tp", int, None, check=_positive, rule="a positive integer")
         served = entry.get("model", str, model)
-        profile = find_profile(served, gpu, tp, f"{path}: instances[{i}]")
+        profile = resolve_profile(served, gpu, tp, f"{path}: instances[{i}]")
         base = entry.get("name", str, f"{gpu.lower()}")
         for j in range(count):
             instances.append(InstanceSpec(name=f"{base}-{j}" if count > 1 else base, profile=profile))

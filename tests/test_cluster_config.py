@@ -114,7 +114,7 @@ def test_model_without_profile(tmp_path):
     assert "instances[0]" in text and "acme/Unknown-7B" in text
 
 
-def test_tp_without_profile(tmp_path):
+def test_impossible_tp(tmp_path):
     path = write(tmp_path, cluster_text(instance("A100", tp=3)))
     text = load_error(path)
     assert "instances[0]" in text and "tp=3" in text

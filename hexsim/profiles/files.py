@@ -3,7 +3,6 @@
 from functools import cache
 from pathlib import Path
 
-from hexsim.errors import InputError
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import IterationCoefficients, Profile
 from hexsim.resources import bundled_dir
@@ -75,16 +74,3 @@ def profile_catalog(folder: Path | None = None) -> dict[tuple[str, str, int], Pr
         profile = load_profile(path)
         catalog[(profile.model, profile.gpu, profile.tp)] = profile
     return catalog
-
-
-def find_profile(model: str, gpu: str, tp: int | None, where: str) -> Profile:
-    """The profile for (model, GPU, TP); with no TP, the smallest degree that has one."""
-    catalog = profile_catalog()
-    matches = sorted((k[2], p) for k, p in catalog.items() if k[0] == model and k[1] == gpu)
-    if tp is not None:
-        matches = [m for m in matches if m[0] == tp]
-    if not matches:
-        have = ", ".join(f"{m} on {g} tp={t}" for m, g, t in sorted(catalog)) or "none"
-        wanted = f"{model} on {gpu}" + (f" tp={tp}" if tp is not None else "")
-        raise InputError(where, f"no profile for {wanted} (available: {have})")
-    return matches[0][1]

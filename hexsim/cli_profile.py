@@ -10,7 +10,35 @@ def add_profile_parser(sub, positive_int) -> None:
         description="Latency profiles of (model, GPU, TP) instances: fit them to measurements, measure a "
         "live engine, validate them against published measurements, derive them from GPU specs.",
     )
-    psub = p.add_subparsers(dest="profile_command", required=True, metavar="{fit,import-splitwise}")
+    psub = p.add_subparsers(
+        dest="profile_command", required=True, metavar="{show,predict,fit,import-splitwise,measure,validate}"
+    )
+    show = psub.add_parser(
+        "show",
+        help="print a profile's coefficients, limits, curves and provenance",
+        description="Print the profile hexsim uses for MODEL on GPU (a shipped file, else derived from the "
+        "roofline): its coefficients, KV capacity and limits, prefill and decode curves, and where each "
+        "number came from.",
+    )
+    show.add_argument("model", metavar="MODEL", help="Hugging Face id or alias, e.g. meta-llama/Llama-3.1-70B-Instruct")
+    show.add_argument("gpu", metavar="GPU", help="GPU name or alias, e.g. A100, H100, L40")
+    show.add_argument(
+        "tp", metavar="TP", nargs="?", type=positive_int, help="tensor-parallel degree (default: smallest)"
+    )
+    pr = psub.add_parser(
+        "predict",
+        help="predicted latency of one call (or a batch of identical calls)",
+        description="Predict the latency of a call with INPUT prompt tokens and OUTPUT generated tokens on an "
+        "idle instance, split into prefill (to the first token) and decode. With --batch B, B identical calls "
+        "arrive together and share the engine.",
+    )
+    pr.add_argument("--model", required=True, help="Hugging Face id or alias")
+    pr.add_argument("--gpu", required=True, help="GPU name or alias")
+    pr.add_argument("--tp", type=positive_int, help="tensor-parallel degree (default: the smallest that fits)")
+    pr.add_argument("--input", required=True, type=positive_int, metavar="TOKENS", help="prompt tokens")
+    pr.add_argument("--output", required=True, type=positive_int, metavar="TOKENS", help="generated tokens")
+    pr.add_argument("--batch", type=positive_int, default=1, help="identical calls sent together (default 1)")
+    pr.add_argument("--json", action="store_true", help="print JSON")
     f = psub.add_parser(
         "fit",
         help="fit a profile to a measurement CSV",
@@ -34,12 +62,32 @@ def add_profile_parser(sub, positive_int) -> None:
     )
     s.add_argument("file", metavar="SPLITWISE.csv")
     s.add_argument("--out-dir", required=True, metavar="DIR")
+    v = psub.add_parser(
+        "validate",
+        help="profiles against the published measurements: error table and figure",
+        description="Compare predictions with every row of the published measurements: the HexGen-Text2SQL "
+        "step latencies (shipped profiles; roofline; roofline with that GPU left out of the fit) and "
+        "Splitwise's llama2-70b iterations (free fit in sample; roofline with each batch size or TP left out; "
+        "roofline).",
+    )
+    v.add_argument(
+        "--data",
+        default="../shared/data/measurements",
+        metavar="DIR",
+        help="folder with step_latency_llama31_70b.csv and splitwise_perf_model.csv "
+        "(default ../shared/data/measurements)",
+    )
+    v.add_argument("--out", metavar="PNG", help="write a predicted-vs-measured figure")
 
 
 def dispatch_profile(args: argparse.Namespace, console, err) -> None:
     from hexsim.commands import profile
 
-    if args.profile_command == "fit":
-        profile.run_fit(args, console)
-    elif args.profile_command == "import-splitwise":
-        profile.run_import_splitwise(args, console)
+    runners = {
+        "fit": profile.run_fit,
+        "import-splitwise": profile.run_import_splitwise,
+        "validate": profile.run_validate,
+        "show": profile.run_show,
+        "predict": profile.run_predict,
+    }
+    runners[args.profile_command](args, console)

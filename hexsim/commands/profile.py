@@ -1,5 +1,6 @@
-"""`hexsim profile fit | import-splitwise`: profiles from measurements."""
+"""`hexsim profile ...`: fit, import, validate, show and predict latency profiles."""
 
+import json
 from argparse import Namespace
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from hexsim.profiles.latency import Profile
 from hexsim.profiles.measurements import read_measurements, write_measurements
 from hexsim.profiles.memory import kv_capacity_tokens, smallest_tp
 from hexsim.profiles.models import model_spec
+from hexsim.profiles.resolve import resolve_profile
 from hexsim.profiles.splitwise import read_splitwise
+from hexsim.profiles.step_fit import read_step_latencies
+from hexsim.profiles.validation import splitwise_comparisons, step_comparisons
+from hexsim.profiles.validation_plot import plot_validation
+from hexsim.sim.batched import batched_call_latency
 
 
 def run_fit(args: Namespace, console: Console) -> None:
@@ -86,3 +92,100 @@ def run_import_splitwise(args: Namespace, console: Console) -> None:
         path = out / f"{model}_{hardware}_tp{tp}.csv"
         write_measurements(rows, path)
         console.print(f"{path}: {len(rows)} measurements")
+
+
+def run_validate(args: Namespace, console: Console) -> None:
+    data = Path(args.data)
+    steps = read_step_latencies(data / "step_latency_llama31_70b.csv")
+    splitwise = read_splitwise(data / "splitwise_perf_model.csv")
+    comparisons = step_comparisons(steps, splitwise) + splitwise_comparisons(steps, splitwise)
+    table = Table(title="Predicted vs measured: mean absolute % error (worst row)")
+    for column in ("data set", "GPU", "TP", "rows", *METHODS):
+        table.add_column(column, justify="left" if column in ("data set", "GPU") else "right")
+    for (dataset, gpu, tp), group in _grouped(comparisons).items():
+        cells = []
+        for method in METHODS:
+            c = group.get(method)
+            cells.append("" if c is None else f"{c.mape:.1%} ({c.worst:+.0%})")
+        rows = max(len(c.measured) + c.excluded for c in group.values())
+        table.add_row(dataset, gpu, str(tp), str(rows), *cells)
+    console.print(table)
+    for c in comparisons:
+        if c.excluded:
+            console.print(f"{c.dataset} {c.gpu} TP {c.tp}: {c.excluded} rows set aside by the fit as failed runs")
+    if args.out:
+        plot_validation(Path(args.out), comparisons)
+        console.print(f"wrote {args.out}")
+
+
+METHODS = (
+    "shipped profile",
+    "free fit, in sample",
+    "roofline",
+    "roofline, GPU left out",
+    "roofline, batch size left out",
+    "roofline, TP left out",
+)
+
+
+def _grouped(comparisons) -> dict:
+    groups: dict = {}
+    for c in comparisons:
+        groups.setdefault((c.dataset, c.gpu, c.tp), {})[c.method] = c
+    return groups
+
+
+def run_show(args: Namespace, console: Console) -> None:
+    gpu = canonical_gpu(args.gpu, "GPU")
+    profile = resolve_profile(args.model, gpu, args.tp, "profile")
+    c = profile.coefficients
+    console.print(f"[bold]{profile.model}[/] on {profile.tp} x {profile.gpu}")
+    console.print(profile.provenance)
+    table = Table(title="Iteration time = sum of coefficient x feature")
+    for column in ("coefficient", "value", "feature"):
+        table.add_column(column)
+    table.add_row("base", f"{c.base * 1e3:.3f} ms", "every iteration")
+    table.add_row("prefill_token", f"{c.prefill_token * 1e6:.3f} us", "prompt token computed")
+    table.add_row("prefill_token_sq", f"{c.prefill_token_sq * 1e12:.3f} ps", "prompt token^2 (attention)")
+    table.add_row("decode_seq", f"{c.decode_seq * 1e6:.3f} us", "decoding sequence")
+    table.add_row("context_token", f"{c.context_token * 1e9:.3f} ns", "token a decoding sequence attends to")
+    console.print(table)
+    console.print(
+        f"KV cache {profile.kv_capacity_tokens:,} tokens ({profile.kv_capacity_blocks:,} blocks of "
+        f"{profile.block_size}), max_num_seqs {profile.max_num_seqs}, token budget {profile.max_num_batched_tokens}"
+    )
+    curves = Table(title="Curves")
+    curves.add_column("prompt tokens", justify="right")
+    curves.add_column("prefill (standalone)", justify="right")
+    curves.add_column("decode batch", justify="right")
+    curves.add_column("decode step @ 2k context", justify="right")
+    for prompt, batch in zip((256, 1024, 4096, 16384), (1, 8, 32, 128), strict=True):
+        step = c.iteration_time(0, 0, batch, batch * 2048)
+        curves.add_row(str(prompt), f"{profile.prefill_time(prompt):.3f} s", str(batch), f"{step * 1e3:.1f} ms")
+    console.print(curves)
+
+
+def run_predict(args: Namespace, console: Console) -> None:
+    gpu = canonical_gpu(args.gpu, "--gpu")
+    profile = resolve_profile(args.model, gpu, args.tp, "--model")
+    first_token, latency = batched_call_latency(profile, args.input, args.output, args.batch)
+    report = {
+        "model": profile.model,
+        "gpu": profile.gpu,
+        "tp": profile.tp,
+        "input_tokens": args.input,
+        "output_tokens": args.output,
+        "batch": args.batch,
+        "latency_s": round(latency, 6),
+        "prefill_s": round(first_token, 6),
+        "decode_s": round(latency - first_token, 6),
+        "profile": "roofline-derived" if profile.provenance.startswith("Roofline") else "shipped",
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        console.print(
+            f"{report['latency_s']:.3f} s for {args.batch} x ({args.input} in, {args.output} out) on "
+            f"{profile.tp} x {profile.gpu}: prefill {report['prefill_s']:.3f} s + decode {report['decode_s']:.3f} s "
+            f"({report['profile']} profile)"
+        )

@@ -16,7 +16,7 @@ Runs = Mapping[str, Mapping[str, Sequence[QueryRecord]]]  # trace -> policy -> q
 STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)))
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     with atomic_open(path, binary=True) as handle:
         fig.savefig(handle, format="png", dpi=120, bbox_inches="tight")
 
@@ -43,7 +43,7 @@ def plot_attainment(path: Path, runs: Runs, base_slo: float, title: str) -> None
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_latency_cdf(path: Path, runs: Runs, title: str) -> None:
@@ -58,7 +58,7 @@ def plot_latency_cdf(path: Path, runs: Runs, title: str) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_throughput(path: Path, throughput: Mapping[str, Mapping[str, float]], title: str) -> None:
@@ -74,4 +74,4 @@ def plot_throughput(path: Path, throughput: Mapping[str, Mapping[str, float]], t
     ax.set(ylabel="queries/s at 95% attainment", title=title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -139,16 +139,17 @@ class EfficiencyFit:
 
 
 @dataclass(frozen=True)
-class _SplitwiseGroup:
+class SplitwiseGroup:
+    hardware: str
     gpu: Gpu
     tp: int
     rows: tuple[Measurement, ...]
     times: np.ndarray
 
 
-def _splitwise_groups(
+def splitwise_groups(
     splitwise: Mapping[tuple[str, str, int], Sequence[Measurement]], model: ModelSpec
-) -> list[_SplitwiseGroup]:
+) -> list[SplitwiseGroup]:
     """Splitwise's llama2-70b groups, repeated runs merged to their median, impossible rows dropped.
 
     A row faster than the roofline at every peak (all efficiencies 1, no latency) is a failed
@@ -166,7 +167,7 @@ def _splitwise_groups(
         merged = [Measurement(*key, float(np.median(times))) for key, times in sorted(runs.items())]
         floor = predict(roofline_coefficients(model, gpu, tp, ideal), merged)
         kept = tuple(m for m, f in zip(merged, floor, strict=True) if m.time_s >= f)
-        groups.append(_SplitwiseGroup(gpu, tp, kept, np.array([m.time_s for m in kept])))
+        groups.append(SplitwiseGroup(hardware, gpu, tp, kept, np.array([m.time_s for m in kept])))
     return groups
 
 
@@ -189,7 +190,7 @@ def fit_efficiencies(
             raise InputError("step latencies", f"no tensor-parallel degree known for GPU {row.gpu!r} (known: {known})")
         step_groups[row.gpu].append(row)
     sw_model = model_spec(SPLITWISE_MODEL, "Splitwise measurements")
-    sw_groups = _splitwise_groups(splitwise, sw_model)
+    sw_groups = splitwise_groups(splitwise, sw_model)
     if not step_groups and not sw_groups:
         raise InputError("measurements", "nothing to fit the roofline efficiencies to")
 

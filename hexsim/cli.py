@@ -8,6 +8,7 @@ from rich.console import Console
 
 from hexsim import __version__
 from hexsim.cli_profile import add_profile_parser, dispatch_profile
+from hexsim.cli_tune import add_tune_parser
 from hexsim.errors import InputError
 from hexsim.scheduler.registry import POLICIES
 from hexsim.workload.arrivals import PROCESSES
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_trace(sub)
     add_profile_parser(sub, _positive_int)
+    add_tune_parser(sub, _positive_float, _positive_int)
     return parser
 
 
@@ -218,6 +220,10 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
             trace_commands.run_stats(Path(args.file), args.json, console)
     elif args.command == "profile":
         dispatch_profile(args, console, err)
+    elif args.command == "tune":
+        from hexsim.commands import tune
+
+        tune.run(args, console, err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,10 @@ class LazyProgress:
         self._progress: Progress | None = None
         self._task = None
 
+    @property
+    def done(self) -> int:
+        return self._done
+
     def advance(self, n: int = 1) -> None:
         self._done += n
         if self._progress is None:

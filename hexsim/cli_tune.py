@@ -1,0 +1,69 @@
+"""Argument parser of `hexsim tune`."""
+
+from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
+
+
+def add_tune_parser(sub, positive_float, positive_int) -> None:
+    from hexsim.commands.tune import DEFAULT_SEEDS, DEFAULT_TRIALS
+    from hexsim.tune.objective import OBJECTIVES
+    from hexsim.tune.runner import SAMPLERS
+
+    p = sub.add_parser(
+        "tune",
+        help="search the scheduler's hyperparameters with Optuna, in simulation",
+        description="Search alpha, beta, eps and the admission cap of a policy with Optuna: each trial "
+        "simulates the trace at every arrival rate over several seeds and scores the mean objective. Several "
+        "processes (or machines) given the same --storage and --study share the work; rerunning resumes. "
+        "Writes the best [scheduler] table for simulate/compare --config and the live gateway.",
+    )
+    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
+    p.add_argument("--trace", metavar="FILE", help="trace file (default: the bundled trace)")
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        default=DEFAULT_RATE,
+        metavar="QPS",
+        help=f"arrival rate, queries/s (default {DEFAULT_RATE})",
+    )
+    p.add_argument(
+        "--rates", nargs="+", type=positive_float, metavar="QPS", help="several arrival rates (overrides --rate)"
+    )
+    p.add_argument(
+        "--slo-scale",
+        type=positive_float,
+        default=DEFAULT_SLO_SCALE,
+        metavar="X",
+        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
+    )
+    p.add_argument(
+        "--objective",
+        choices=list(OBJECTIVES),
+        default="attainment",
+        help="attainment at the SLO (default), latency deadline at 95%%, or throughput at 95%%",
+    )
+    p.add_argument("--policy", default="hexgen", help="policy whose hyperparameters to tune (default hexgen)")
+    p.add_argument(
+        "--trials",
+        type=positive_int,
+        default=DEFAULT_TRIALS,
+        metavar="N",
+        help=f"completed trials the study should reach (default {DEFAULT_TRIALS})",
+    )
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="K", help="worker processes (default 1)")
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=DEFAULT_SEEDS,
+        metavar="M",
+        help=f"arrival seeds each trial is scored over (default {DEFAULT_SEEDS})",
+    )
+    p.add_argument("--seed", type=int, default=0, help="first arrival seed and the sampler's seed (default 0)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: sqlite:///FILE, postgresql://USER@HOST/DB or journal:FILE (default: memory)",
+    )
+    p.add_argument("--study", default="hexsim", metavar="NAME", help="study name in the storage (default hexsim)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
+    p.add_argument("--template", metavar="FILE", help="workflow template JSON (default: the bundled one)")
+    p.add_argument("--out", default="tuned.toml", metavar="FILE", help="best config as TOML (default tuned.toml)")

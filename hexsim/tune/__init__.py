@@ -1,0 +1,1 @@
+"""Optuna search of the scheduler's hyperparameters in simulation, and capacity planning."""

@@ -1,0 +1,117 @@
+"""Run a study: workers (threads of none, processes of one machine, or machines sharing a storage)
+that together finish exactly the requested number of trials."""
+
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import optuna
+from optuna.trial import TrialState
+
+from hexsim.errors import InputError
+from hexsim.tune.objective import OBJECTIVES, Workload, score
+from hexsim.tune.space import starting_points, suggest_config
+from hexsim.tune.storage import OWNER, open_storage, owner_tag, recover_orphans
+
+SAMPLERS = ("tpe", "gp", "cmaes")
+
+
+@dataclass(frozen=True)
+class TuneSetup:
+    workload: Workload
+    policy: str
+    n_trials: int
+    jobs: int = 1
+    storage: str | None = None
+    study_name: str = "hexsim"
+    sampler: str = "tpe"
+    seed: int = 0
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  (GPSampler needs it)
+        except ImportError:
+            raise InputError("--sampler", "gp needs PyTorch: pip install 'hexsim[gp]'") from None
+        return optuna.samplers.GPSampler(seed=seed)
+    raise InputError("--sampler", f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
+
+
+def completed(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def open_study(setup: TuneSetup, sampler_seed: int) -> optuna.Study:
+    return optuna.create_study(
+        storage=open_storage(setup.storage),
+        study_name=setup.study_name,
+        direction=OBJECTIVES[setup.workload.objective],
+        sampler=make_sampler(setup.sampler, sampler_seed),
+        load_if_exists=True,
+    )
+
+
+def run_trials(study: optuna.Study, setup: TuneSetup, count: int, callbacks=()) -> None:
+    """Run `count` trials in this process; each records its owner so orphans can be recovered."""
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr(OWNER, owner_tag())
+        return score(setup.workload, suggest_config(trial, setup.policy))
+
+    if count > 0:
+        study.optimize(objective, n_trials=count, callbacks=list(callbacks))
+
+
+def _worker(setup: TuneSetup, index: int, count: int) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_trials(open_study(setup, setup.seed + index), setup, count)
+
+
+def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: None) -> optuna.Study:
+    """Finish the study to `n_trials` completed trials (resuming whatever the storage holds)."""
+    make_sampler(setup.sampler, setup.seed)
+    if setup.jobs > 1 and setup.storage is None:
+        with tempfile.TemporaryDirectory() as folder:
+            shared = replace(setup, storage=f"journal:{os.path.join(folder, 'study.log')}")
+            study = tune(shared, on_progress)
+            return _in_memory_copy(study)
+    study = open_study(setup, setup.seed)
+    if setup.storage is not None:
+        recover_orphans(study)
+    if not study.trials:
+        for params in starting_points()[: setup.n_trials]:
+            study.enqueue_trial(params)
+    remaining = setup.n_trials - completed(study)
+    on_progress(completed(study))
+    if setup.jobs == 1:
+        run_trials(study, setup, remaining, [lambda s, _: on_progress(completed(s))])
+        return study
+    quotas = [remaining // setup.jobs + (1 if i < remaining % setup.jobs else 0) for i in range(setup.jobs)]
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(setup, i, q)) for i, q in enumerate(quotas) if q > 0]
+    for worker in workers:
+        worker.start()
+    while any(w.is_alive() for w in workers):
+        time.sleep(0.5)
+        on_progress(completed(study))
+    for worker in workers:
+        worker.join()
+    failed = [w.exitcode for w in workers if w.exitcode]
+    if failed:
+        raise InputError("tune", f"{len(failed)} worker process(es) failed (exit codes {failed})")
+    on_progress(completed(study))
+    return study
+
+
+def _in_memory_copy(study: optuna.Study) -> optuna.Study:
+    copy = optuna.create_study(direction=study.direction)
+    copy.add_trials(study.get_trials())
+    return copy

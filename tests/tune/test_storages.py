@@ -1,0 +1,102 @@
+"""Workers sharing a study through Optuna's storages finish exactly the requested trials."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hexsim.tune.runner import TuneSetup, tune
+from hexsim.tune.storage import open_storage
+from tests.tune.helpers import small_workload
+
+POSTGRES = os.environ.get("HEXSIM_TEST_POSTGRES")
+
+
+def storages(tmp_path):
+    urls = [f"journal:{tmp_path / 'study.log'}", f"sqlite:///{tmp_path / 'study.db'}"]
+    return urls + ([POSTGRES] if POSTGRES else [])
+
+
+def finished(url: str, name: str) -> list:
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    return study.get_trials(deepcopy=False)
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_two_worker_processes_complete_exactly_the_requested_trials(tmp_path, kind):
+    url = {u.split(":")[0]: u for u in storages(tmp_path)}.get(kind)
+    if url is None:
+        pytest.skip("set HEXSIM_TEST_POSTGRES to a PostgreSQL URL (CI does)")
+    name = f"two-workers-{uuid.uuid4().hex[:8]}"
+    study = tune(TuneSetup(small_workload(), "hexgen", n_trials=7, jobs=2, storage=url, study_name=name))
+    trials = finished(url, name)
+    numbers = [t.number for t in trials]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 7 == len(trials)
+    assert sorted(numbers) == list(range(7))
+    owners = {t.user_attrs["hexsim_owner"] for t in trials}
+    assert len(owners) == 2, "both worker processes ran trials"
+    assert study.best_value == max(t.value for t in trials)
+
+
+def test_rerunning_a_finished_study_adds_nothing_and_a_larger_target_continues(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    setup = TuneSetup(small_workload(), "hexgen", n_trials=3, storage=url, study_name="resume")
+    tune(setup)
+    tune(setup)
+    assert len(finished(url, "resume")) == 3
+    tune(TuneSetup(small_workload(), "hexgen", n_trials=5, storage=url, study_name="resume"))
+    assert sorted(t.number for t in finished(url, "resume")) == list(range(5))
+
+
+def test_a_killed_worker_loses_no_trial_and_none_counts_twice(tmp_path):
+    url = f"journal:{tmp_path / 'study.log'}"
+    args = [
+        sys.executable,
+        "-m",
+        "hexsim.cli",
+        "tune",
+        "--trials",
+        "6",
+        "--seeds",
+        "2",
+        "--storage",
+        url,
+        "--study",
+        "killed",
+        "--out",
+        str(tmp_path / "tuned.toml"),
+    ]
+    worker = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if os.path.exists(tmp_path / "study.log"):
+            trials = finished(url, "killed") if _has_study(url) else []
+            if any(t.state == TrialState.COMPLETE for t in trials) and any(
+                t.state == TrialState.RUNNING for t in trials
+            ):
+                break
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    before = finished(url, "killed")
+    orphan = [t for t in before if t.state == TrialState.RUNNING]
+    assert orphan, "the worker was killed in the middle of a trial"
+
+    subprocess.run(args, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    after = finished(url, "killed")
+    complete = [t for t in after if t.state == TrialState.COMPLETE]
+    assert len(complete) == 6
+    assert len({t.number for t in after}) == len(after)
+    assert [t.state for t in after if t.number == orphan[0].number] == [TrialState.FAIL]
+    retried = [t for t in complete if t.user_attrs.get("retry_of") == orphan[0].number]
+    assert len(retried) == 1 and retried[0].params == orphan[0].params
+
+
+def _has_study(url: str) -> bool:
+    return bool(optuna.get_all_study_names(open_storage(url)))

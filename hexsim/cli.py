@@ -8,7 +8,7 @@ from rich.console import Console
 
 from hexsim import __version__
 from hexsim.cli_profile import add_profile_parser, dispatch_profile
-from hexsim.cli_tune import add_tune_parser
+from hexsim.cli_tune import add_capacity_parser, add_tune_parser
 from hexsim.errors import InputError
 from hexsim.scheduler.registry import POLICIES
 from hexsim.workload.arrivals import PROCESSES
@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace(sub)
     add_profile_parser(sub, _positive_int)
     add_tune_parser(sub, _positive_float, _positive_int)
+    add_capacity_parser(sub, _positive_float, _positive_int)
     return parser
 
 
@@ -224,6 +225,10 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
         from hexsim.commands import tune
 
         tune.run(args, console, err)
+    elif args.command == "capacity":
+        from hexsim.commands import capacity
+
+        capacity.run(args, console, err)
 
 
 def main(argv: list[str] | None = None) -> int:

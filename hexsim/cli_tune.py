@@ -1,4 +1,4 @@
-"""Argument parser of `hexsim tune`."""
+"""Argument parsers of `hexsim tune` and `hexsim capacity`."""
 
 from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
 
@@ -67,3 +67,43 @@ def add_tune_parser(sub, positive_float, positive_int) -> None:
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
     p.add_argument("--template", metavar="FILE", help="workflow template JSON (default: the bundled one)")
     p.add_argument("--out", default="tuned.toml", metavar="FILE", help="best config as TOML (default tuned.toml)")
+
+
+def add_capacity_parser(sub, positive_float, positive_int) -> None:
+    from hexsim.commands.capacity import DEFAULT_MODEL
+
+    p = sub.add_parser(
+        "capacity",
+        help="the cheapest cluster that meets an SLO attainment target",
+        description="Simulate every mix of up to --max-per-type instances of the given GPU types, in order of "
+        "price, with the (tuned) scheduler, and report the cheapest cluster whose attainment at the SLO "
+        "meets the target, with the runners-up. The SLO is the scale times the base SLO over one instance "
+        "of each type.",
+    )
+    p.add_argument("--trace", metavar="FILE", help="trace file (default: the bundled trace)")
+    p.add_argument(
+        "--rate",
+        type=positive_float,
+        default=DEFAULT_RATE,
+        metavar="QPS",
+        help=f"arrival rate, queries/s (default {DEFAULT_RATE})",
+    )
+    p.add_argument(
+        "--slo-scale",
+        type=positive_float,
+        default=DEFAULT_SLO_SCALE,
+        metavar="X",
+        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
+    )
+    p.add_argument("--target", type=positive_float, default=0.95, help="attainment to meet (default 0.95)")
+    p.add_argument("--gpus", default="A100,L40S,A6000", help="comma-separated GPU types (default A100,L40S,A6000)")
+    p.add_argument(
+        "--max-per-type", type=positive_int, default=2, metavar="N", help="most instances of one type (default 2)"
+    )
+    p.add_argument("--prices", metavar="FILE", help="TOML of $/GPU-hour per GPU (default: bundled list prices)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model the instances serve (default {DEFAULT_MODEL})")
+    p.add_argument("--config", metavar="FILE", help="[scheduler] TOML, e.g. from hexsim tune (default: defaults)")
+    p.add_argument("--template", metavar="FILE", help="workflow template JSON (default: the bundled one)")
+    p.add_argument("--seeds", type=positive_int, default=2, metavar="M", help="arrival seeds per cluster (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="first arrival seed (default 0)")
+    p.add_argument("--out", metavar="PNG", help="write a cost-against-attainment figure")

@@ -1,0 +1,86 @@
+"""What-if capacity planning: the cheapest cluster whose attainment meets a target.
+
+Candidate clusters are every mix of up to `max_per_type` instances of each GPU type (each at
+the smallest TP that serves the model). They are simulated in order of price, so the first
+one that meets the target is the cheapest; the search goes on until it has found a few
+runners-up.
+"""
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hexsim.cluster import ClusterSpec, InstanceSpec
+from hexsim.errors import InputError
+from hexsim.profiles.gpus import canonical_gpu
+from hexsim.profiles.latency import Profile
+from hexsim.resources import bundled_dir
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.tomlfile import Table, read_toml
+from hexsim.tune.objective import Workload, score
+
+
+@dataclass(frozen=True)
+class Candidate:
+    counts: tuple[int, ...]  # instances per GPU type, in the order of the types
+    price_per_hour: float
+    attainment: float | None = None
+
+    def describe(self, types: Sequence[Profile]) -> str:
+        return " + ".join(f"{n} x {p.gpu} (TP {p.tp})" for n, p in zip(self.counts, types, strict=True) if n)
+
+
+def load_prices(path: str | Path | None = None) -> dict[str, float]:
+    path = path or bundled_dir("profiles") / "prices.toml"
+    table = Table(read_toml(path), path)
+    prices = {}
+    for name in table.data:
+        gpu = canonical_gpu(name, f"{path}: key '{name}'")
+        prices[gpu] = table.get(name, (int, float), check=lambda v: v >= 0, rule="a non-negative number")
+    return prices
+
+
+def candidates(types: Sequence[Profile], prices: Mapping[str, float], max_per_type: int) -> list[Candidate]:
+    """Every non-empty mix, cheapest first (ties: fewer instances, then more of the earlier types)."""
+    for profile in types:
+        if profile.gpu not in prices:
+            raise InputError("--prices", f"no price for GPU {profile.gpu!r}")
+    hourly = [prices[p.gpu] * p.tp for p in types]
+    mixes = [c for c in itertools.product(range(max_per_type + 1), repeat=len(types)) if any(c)]
+    found = [Candidate(c, sum(n * h for n, h in zip(c, hourly, strict=True))) for c in mixes]
+    return sorted(found, key=lambda c: (c.price_per_hour, sum(c.counts), tuple(-n for n in c.counts)))
+
+
+def cluster_of(model: str, types: Sequence[Profile], counts: Sequence[int]) -> ClusterSpec:
+    instances = [InstanceSpec(f"{p.gpu.lower()}-{i}", p) for p, n in zip(types, counts, strict=True) for i in range(n)]
+    return ClusterSpec(model, tuple(instances))
+
+
+def plan_capacity(
+    workload: Workload,
+    model: str,
+    types: Sequence[Profile],
+    prices: Mapping[str, float],
+    config: SchedulerConfig,
+    target: float,
+    max_per_type: int,
+    runners_up: int = 3,
+    on_candidate: Callable[[Candidate], None] = lambda c: None,
+) -> list[Candidate]:
+    """Evaluated candidates in price order, up to the cheapest feasible one and `runners_up` more.
+
+    The SLO is the same for every candidate: `workload.base_slo` (callers use the base SLO
+    over one instance of each GPU type) times its scale.
+    """
+    evaluated = []
+    feasible = 0
+    for candidate in candidates(types, prices, max_per_type):
+        sized = replace(workload, cluster=cluster_of(model, types, candidate.counts))
+        result = replace(candidate, attainment=score(sized, config))
+        evaluated.append(result)
+        on_candidate(result)
+        feasible += result.attainment >= target
+        if feasible > runners_up:
+            break
+    return evaluated

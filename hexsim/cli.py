@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hexsim import __version__
-from hexsim.cli_profile import add_profile_parser, dispatch_profile
+from hexsim.cli_profile import add_emulate_parser, add_profile_parser, dispatch_profile
 from hexsim.cli_tune import add_capacity_parser, add_tune_parser
 from hexsim.errors import InputError
 from hexsim.scheduler.registry import POLICIES
@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_trace(sub)
     add_profile_parser(sub, _positive_int)
+    add_emulate_parser(sub, _positive_int)
     add_tune_parser(sub, _positive_float, _positive_int)
     add_capacity_parser(sub, _positive_float, _positive_int)
     return parser
@@ -225,6 +226,10 @@ def _dispatch(args: argparse.Namespace, console: Console, err: Console) -> None:
         from hexsim.commands import tune
 
         tune.run(args, console, err)
+    elif args.command == "emulate":
+        from hexsim.live.emulate_command import run_emulate
+
+        run_emulate(args)
     elif args.command == "capacity":
         from hexsim.commands import capacity
 

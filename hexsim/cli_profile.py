@@ -62,6 +62,38 @@ def add_profile_parser(sub, positive_int) -> None:
     )
     s.add_argument("file", metavar="SPLITWISE.csv")
     s.add_argument("--out-dir", required=True, metavar="DIR")
+    m = psub.add_parser(
+        "measure",
+        help="time a live OpenAI-compatible engine into a measurement CSV",
+        description="Run a controlled sweep (prompt lengths x batch sizes, prompts as token-id lists of exact "
+        "length, max_tokens with ignore_eos, streamed) against an OpenAI-compatible vLLM endpoint and record "
+        "prefill and per-token decode iteration times, for 'hexsim profile fit'.",
+    )
+    m.add_argument("--endpoint", required=True, metavar="URL", help="server root, e.g. http://127.0.0.1:8000")
+    m.add_argument("--model", required=True, help="model name the server serves")
+    m.add_argument("--gpu", required=True, help="GPU of the instance (recorded in the summary)")
+    m.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel degree of the instance (default 1)")
+    m.add_argument("--out", required=True, metavar="CSV", help="output measurement CSV")
+    m.add_argument(
+        "--prompt-lengths",
+        nargs="+",
+        type=positive_int,
+        default=[128, 1024, 3072],
+        metavar="N",
+        help="prompt lengths in tokens (default 128 1024 3072)",
+    )
+    m.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=positive_int,
+        default=[1, 4, 8],
+        metavar="N",
+        help="requests sent together (default 1 4 8); keep batch x prompt within the token budget",
+    )
+    m.add_argument(
+        "--output-tokens", type=positive_int, default=32, metavar="N", help="tokens each request generates (default 32)"
+    )
+    m.add_argument("--repeats", type=positive_int, default=1, metavar="N", help="sweeps to run (default 1)")
     v = psub.add_parser(
         "validate",
         help="profiles against the published measurements: error table and figure",
@@ -89,5 +121,40 @@ def dispatch_profile(args: argparse.Namespace, console, err) -> None:
         "validate": profile.run_validate,
         "show": profile.run_show,
         "predict": profile.run_predict,
+        "measure": _measure,
     }
     runners[args.profile_command](args, console)
+
+
+def _measure(args: argparse.Namespace, console) -> None:
+    from hexsim.profiles.measure_command import run_measure
+
+    run_measure(
+        args.endpoint,
+        args.model,
+        args.gpu,
+        args.tp,
+        args.out,
+        args.prompt_lengths,
+        args.batch_sizes,
+        args.output_tokens,
+        args.repeats,
+        console,
+    )
+
+
+def add_emulate_parser(sub, positive_int) -> None:
+    p = sub.add_parser(
+        "emulate",
+        help="serve an OpenAI-compatible engine emulator whose timing follows a profile",
+        description="Serve /v1/completions, /v1/models and /health like a vLLM server whose iterations take "
+        "the time a profile says (continuous batching, chunked prefill): a stand-in for real engines in tests "
+        "and demos. Give a profile file, or a model and GPU to use hexsim's profile for them.",
+    )
+    p.add_argument("--profile", metavar="FILE", help="profile TOML")
+    p.add_argument("--model", help="model (with --gpu): use hexsim's profile for it")
+    p.add_argument("--gpu", help="GPU name or alias (with --model)")
+    p.add_argument("--tp", type=positive_int, help="tensor-parallel degree (with --model; default: smallest)")
+    p.add_argument("--served-model-name", help="model name clients must ask for (default: the profile's model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")

@@ -1,0 +1,1 @@
+"""The live backend: the shared scheduler in front of real vLLM engines, and an engine emulator for tests."""

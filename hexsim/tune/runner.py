@@ -87,8 +87,11 @@ def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: Non
     if setup.storage is not None:
         recover_orphans(study)
     if not study.trials:
-        for params in starting_points()[: setup.n_trials]:
+        # Run here, before any worker starts: SQLite cannot stop two workers popping one queued trial.
+        points = starting_points()[: setup.n_trials]
+        for params in points:
             study.enqueue_trial(params)
+        run_trials(study, setup, len(points), [lambda s, _: on_progress(completed(s))])
     remaining = setup.n_trials - completed(study)
     on_progress(completed(study))
     if setup.jobs == 1:

@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hexsim.tune.runner import TuneSetup, tune
-from hexsim.tune.storage import open_storage
+from hexsim.tune.storage import open_storage, owner_tag
 from tests.tune.helpers import small_workload
 
 POSTGRES = os.environ.get("HEXSIM_TEST_POSTGRES")
@@ -34,13 +34,13 @@ def test_two_worker_processes_complete_exactly_the_requested_trials(tmp_path, ki
     if url is None:
         pytest.skip("set HEXSIM_TEST_POSTGRES to a PostgreSQL URL (CI does)")
     name = f"two-workers-{uuid.uuid4().hex[:8]}"
-    study = tune(TuneSetup(small_workload(), "hexgen", n_trials=7, jobs=2, storage=url, study_name=name))
+    study = tune(TuneSetup(small_workload(), "hexgen", n_trials=11, jobs=2, storage=url, study_name=name))
     trials = finished(url, name)
     numbers = [t.number for t in trials]
-    assert sum(t.state == TrialState.COMPLETE for t in trials) == 7 == len(trials)
-    assert sorted(numbers) == list(range(7))
-    owners = {t.user_attrs["hexsim_owner"] for t in trials}
-    assert len(owners) == 2, "both worker processes ran trials"
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 11 == len(trials)
+    assert sorted(numbers) == list(range(11))
+    workers = {t.user_attrs["hexsim_owner"] for t in trials[6:]}  # the first six are the starting points
+    assert len(workers) == 2 and owner_tag() not in workers, "both worker processes ran trials"
     assert study.best_value == max(t.value for t in trials)
 
 
@@ -95,7 +95,9 @@ def test_a_killed_worker_loses_no_trial_and_none_counts_twice(tmp_path):
     assert len({t.number for t in after}) == len(after)
     assert [t.state for t in after if t.number == orphan[0].number] == [TrialState.FAIL]
     retried = [t for t in complete if t.user_attrs.get("retry_of") == orphan[0].number]
-    assert len(retried) == 1 and retried[0].params == orphan[0].params
+    assert len(retried) == 1
+    # A trial killed before it drew its parameters is retried with freshly drawn ones.
+    assert retried[0].params == orphan[0].params or not orphan[0].params
 
 
 def _has_study(url: str) -> bool:

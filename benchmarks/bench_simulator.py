@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=0.1, help="arrival rate, queries/s (default 0.1, ~75%% load)")
     parser.add_argument("--policy", default="lor")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the fastest is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per case; the fastest is reported (default 5)")
     args = parser.parse_args()
 
     cluster = load_cluster(CLUSTER)

@@ -65,7 +65,8 @@ class Scheduler:
     def stage_ready(self, state: QueryState, calls: Sequence[Call], now: float) -> list[CallTask]:
         """Deadline and dispatch the calls of the query's next stage; returns them, queued."""
         step = calls[0].step
-        state.positions.append((step, 1 + sum(1 for s, _ in state.positions if s == step)))
+        occurrence = state.stages_of_step[step] = state.stages_of_step.get(step, 0) + 1
+        state.positions.append((step, occurrence))
         state.pending = len(calls)
         stage, model, template = state.stage, self.model, self.template
         tasks = [

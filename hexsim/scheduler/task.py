@@ -13,6 +13,7 @@ class QueryState:
     arrival: float
     slo: float
     positions: list[tuple[str, int]] = field(default_factory=list)
+    stages_of_step: dict[str, int] = field(default_factory=dict)
     pending: int = 0
     finish: float | None = None
     failed: bool = False

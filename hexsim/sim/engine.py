@@ -124,12 +124,12 @@ class Engine:
                 self._record(start, steps, 0, self.n_dec)
                 self._advance_decoders(steps)
                 continue
-            prefills, duration = self._schedule_step()
+            prefills, tokens, duration = self._schedule_step()
             if duration is None:
                 continue
             start = env.now
             yield env.timeout(duration)
-            self._record(start, 1, sum(n for _, n in prefills), self.n_dec + len(prefills))
+            self._record(start, 1, tokens, self.n_dec + len(prefills))
             self._apply_step(prefills)
 
     # -- steady decoding -------------------------------------------------------------------
@@ -196,8 +196,8 @@ class Engine:
 
     # -- one iteration with prompt work ----------------------------------------------------
 
-    def _schedule_step(self) -> tuple[list[tuple[Seq, int]], float | None]:
-        """Choose the next iteration's prompt chunks, preempting and admitting; return them and its time."""
+    def _schedule_step(self) -> tuple[list[tuple[Seq, int]], int, float | None]:
+        """Choose the next iteration's prompt chunks, preempting and admitting: (chunks, prompt tokens, time)."""
         p = self.profile
         block = self.block
         free = self.capacity - self.used_blocks - self.residues[-self.it % block]
@@ -248,14 +248,14 @@ class Engine:
         self.used_blocks = self.capacity - free
         self.peak_blocks = max(self.peak_blocks, self.used_blocks)
         if not prefills and self.n_dec == 0:
-            return prefills, None
+            return prefills, 0, None
         tokens = square = 0
         for s, need in prefills:
             tokens += need
             square += need * (2 * s.kv + need)
         n = self.n_dec
         context = self.base_sum + n * (self.it + 1)
-        return prefills, p.coefficients.iteration_time(tokens, square, n, context)
+        return prefills, tokens, p.coefficients.iteration_time(tokens, square, n, context)
 
     def _apply_step(self, prefills: list[tuple[Seq, int]]) -> None:
         self.it += 1

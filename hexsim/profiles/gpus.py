@@ -5,6 +5,7 @@ from functools import cache
 from pathlib import Path
 
 from hexsim.errors import InputError
+from hexsim.names import find_named
 from hexsim.resources import bundled_dir
 from hexsim.tomlfile import Table, read_toml
 
@@ -52,10 +53,9 @@ def gpu_table(path: Path | None = None) -> dict[str, Gpu]:
 
 def canonical_gpu(name: str, where: str) -> str:
     """Resolve a GPU name or alias, case-insensitively, or fail naming `where`."""
-    wanted = name.strip().lower()
-    for gpu in gpu_table().values():
-        if wanted == gpu.name.lower() or wanted in (a.lower() for a in gpu.aliases):
-            return gpu.name
+    gpu = find_named(gpu_table().values(), name)
+    if gpu is not None:
+        return gpu.name
     known = ", ".join(sorted(gpu_table()))
     raise InputError(where, f"unknown GPU {name!r} (known: {known})")
 

@@ -5,6 +5,7 @@ from functools import cache
 from pathlib import Path
 
 from hexsim.errors import InputError
+from hexsim.names import find_named
 from hexsim.resources import bundled_dir
 from hexsim.tomlfile import Table, read_toml
 
@@ -84,9 +85,8 @@ def model_table(path: Path | None = None) -> dict[str, ModelSpec]:
 
 def model_spec(name: str, where: str) -> ModelSpec:
     """Resolve a model name or alias, case-insensitively, or fail naming `where` and the known models."""
-    wanted = name.strip().lower()
-    for model in model_table().values():
-        if wanted == model.name.lower() or wanted in (a.lower() for a in model.aliases):
-            return model
+    model = find_named(model_table().values(), name)
+    if model is not None:
+        return model
     known = ", ".join(sorted(model_table()))
     raise InputError(where, f"unknown model {name!r} (known: {known})")

@@ -1,6 +1,7 @@
 """The profile of a (model, GPU, TP): a shipped file if there is one, else derived from the roofline."""
 
 from hexsim.errors import InputError
+from hexsim.names import find_named
 from hexsim.profiles.files import profile_catalog
 from hexsim.profiles.gpus import gpu_table
 from hexsim.profiles.latency import Profile
@@ -11,11 +12,8 @@ from hexsim.profiles.roofline import default_efficiencies, roofline_profile
 
 def canonical_model(name: str) -> str:
     """The model table's name for `name` (an alias, any case); `name` itself for a model not in the table."""
-    wanted = name.strip().lower()
-    for model in model_table().values():
-        if wanted == model.name.lower() or wanted in (a.lower() for a in model.aliases):
-            return model.name
-    return name
+    model = find_named(model_table().values(), name)
+    return name if model is None else model.name
 
 
 def resolve_profile(model: str, gpu: str, tp: int | None, where: str) -> Profile:

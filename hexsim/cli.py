@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hexsim import __version__
+from hexsim.cli_args import add_cluster, add_rate, add_slo_scale, add_template, add_trace, positive_float, positive_int
 from hexsim.cli_profile import add_emulate_parser, add_profile_parser, dispatch_profile
 from hexsim.cli_tune import add_capacity_parser, add_tune_parser
 from hexsim.errors import InputError
@@ -21,37 +22,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _add_scheduler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         metavar="FILE",
         help="TOML file whose [scheduler] table sets the policies' hyperparameters (alpha, beta, eps, max_running)",
     )
-    p.add_argument(
-        "--template",
-        metavar="FILE",
-        help="workflow template JSON (default: learned from the bundled trace; see 'hexsim trace template')",
-    )
+    add_template(p)
 
 
 def _add_simulate(sub) -> None:
@@ -65,15 +42,9 @@ def _add_simulate(sub) -> None:
         "With no arguments: the bundled trace on the paper's cluster (Llama-3.1-70B on A100, A100, "
         "A6000, L40S), every registered policy.",
     )
-    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
-    p.add_argument("--trace", metavar="FILE", help="trace: .json (Hexgen-Flow), .csv (dataset) or .jsonl (hexsim)")
-    p.add_argument(
-        "--rate",
-        type=_positive_float,
-        default=DEFAULT_RATE,
-        metavar="QPS",
-        help=f"arrival rate in queries/s (default {DEFAULT_RATE})",
-    )
+    add_cluster(p)
+    add_trace(p)
+    add_rate(p, DEFAULT_RATE)
     p.add_argument(
         "--arrivals",
         choices=PROCESSES,
@@ -82,7 +53,7 @@ def _add_simulate(sub) -> None:
     )
     p.add_argument(
         "--cv",
-        type=_positive_float,
+        type=positive_float,
         default=2.0,
         metavar="X",
         help="coefficient of variation of gamma inter-arrival gaps (default 2)",
@@ -93,13 +64,7 @@ def _add_simulate(sub) -> None:
         metavar="NAME",
         help=f"policy to run; repeat for several (default: all of {', '.join(POLICIES)})",
     )
-    p.add_argument(
-        "--slo-scale",
-        type=_positive_float,
-        default=DEFAULT_SLO_SCALE,
-        metavar="X",
-        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
-    )
+    add_slo_scale(p, DEFAULT_SLO_SCALE)
     p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
     _add_scheduler_options(p)
     p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
@@ -119,12 +84,12 @@ def _add_compare(sub) -> None:
         "(highest Poisson arrival rate found by bisection over simulations), P95 latency, and ratios "
         "against vllm and lor.",
     )
-    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
+    add_cluster(p)
     p.add_argument("--trace", action="append", metavar="FILE", help="trace file; repeat for several (default: bundled)")
     p.add_argument(
         "--rates",
         nargs="+",
-        type=_positive_float,
+        type=positive_float,
         metavar="QPS",
         help=f"arrival rates, queries/s; headline numbers use the first (default {DEFAULT_RATE})",
     )
@@ -134,13 +99,11 @@ def _add_compare(sub) -> None:
         metavar="NAME",
         help=f"policy to compare; repeat for several (default: all of {', '.join(POLICIES)})",
     )
-    p.add_argument(
-        "--slo-scale",
-        type=_positive_float,
-        default=THROUGHPUT_SLO_SCALE,
-        metavar="X",
-        help=f"SLO scale at which throughput is measured (default {THROUGHPUT_SLO_SCALE:g}: "
-        "CHESS queries with many revise rounds take over twice the base SLO even alone)",
+    add_slo_scale(
+        p,
+        THROUGHPUT_SLO_SCALE,
+        "SLO scale at which throughput is measured (CHESS queries with many revise rounds take over twice "
+        "the base SLO even alone)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
     _add_scheduler_options(p)
@@ -161,7 +124,7 @@ def _add_trace(sub) -> None:
         description="Write a synthetic CHESS-like trace whose step token lengths and stage "
         "structure follow statistics fitted to the published CHESS traces.",
     )
-    g.add_argument("--queries", type=_positive_int, default=500, metavar="N", help="number of queries (default 500)")
+    g.add_argument("--queries", type=positive_int, default=500, metavar="N", help="number of queries (default 500)")
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
     g.add_argument("--stats", metavar="FILE", help="workflow statistics JSON (default: the bundled CHESS fit)")
@@ -194,10 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_compare(sub)
     _add_trace(sub)
-    add_profile_parser(sub, _positive_int)
-    add_emulate_parser(sub, _positive_int)
-    add_tune_parser(sub, _positive_float, _positive_int)
-    add_capacity_parser(sub, _positive_float, _positive_int)
+    add_profile_parser(sub)
+    add_emulate_parser(sub)
+    add_tune_parser(sub)
+    add_capacity_parser(sub)
     return parser
 
 

@@ -2,8 +2,10 @@
 
 import argparse
 
+from hexsim.cli_args import positive_int
 
-def add_profile_parser(sub, positive_int) -> None:
+
+def add_profile_parser(sub) -> None:
     p = sub.add_parser(
         "profile",
         help="latency profiles: fit, measure, validate, show, predict",
@@ -143,7 +145,7 @@ def _measure(args: argparse.Namespace, console) -> None:
     )
 
 
-def add_emulate_parser(sub, positive_int) -> None:
+def add_emulate_parser(sub) -> None:
     p = sub.add_parser(
         "emulate",
         help="serve an OpenAI-compatible engine emulator whose timing follows a profile",

@@ -1,9 +1,10 @@
 """Argument parsers of `hexsim tune` and `hexsim capacity`."""
 
+from hexsim.cli_args import add_cluster, add_rate, add_slo_scale, add_template, add_trace, positive_float, positive_int
 from hexsim.commands.simulate import DEFAULT_RATE, DEFAULT_SLO_SCALE
 
 
-def add_tune_parser(sub, positive_float, positive_int) -> None:
+def add_tune_parser(sub) -> None:
     from hexsim.commands.tune import DEFAULT_SEEDS, DEFAULT_TRIALS
     from hexsim.tune.objective import OBJECTIVES
     from hexsim.tune.runner import SAMPLERS
@@ -16,25 +17,13 @@ def add_tune_parser(sub, positive_float, positive_int) -> None:
         "processes (or machines) given the same --storage and --study share the work; rerunning resumes. "
         "Writes the best [scheduler] table for simulate/compare --config and the live gateway.",
     )
-    p.add_argument("--cluster", metavar="FILE", help="cluster TOML (default: the bundled paper cluster)")
-    p.add_argument("--trace", metavar="FILE", help="trace file (default: the bundled trace)")
-    p.add_argument(
-        "--rate",
-        type=positive_float,
-        default=DEFAULT_RATE,
-        metavar="QPS",
-        help=f"arrival rate, queries/s (default {DEFAULT_RATE})",
-    )
+    add_cluster(p)
+    add_trace(p)
+    add_rate(p, DEFAULT_RATE)
     p.add_argument(
         "--rates", nargs="+", type=positive_float, metavar="QPS", help="several arrival rates (overrides --rate)"
     )
-    p.add_argument(
-        "--slo-scale",
-        type=positive_float,
-        default=DEFAULT_SLO_SCALE,
-        metavar="X",
-        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
-    )
+    add_slo_scale(p, DEFAULT_SLO_SCALE)
     p.add_argument(
         "--objective",
         choices=list(OBJECTIVES),
@@ -65,11 +54,11 @@ def add_tune_parser(sub, positive_float, positive_int) -> None:
     )
     p.add_argument("--study", default="hexsim", metavar="NAME", help="study name in the storage (default hexsim)")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
-    p.add_argument("--template", metavar="FILE", help="workflow template JSON (default: the bundled one)")
+    add_template(p)
     p.add_argument("--out", default="tuned.toml", metavar="FILE", help="best config as TOML (default tuned.toml)")
 
 
-def add_capacity_parser(sub, positive_float, positive_int) -> None:
+def add_capacity_parser(sub) -> None:
     from hexsim.commands.capacity import DEFAULT_MODEL
 
     p = sub.add_parser(
@@ -80,21 +69,9 @@ def add_capacity_parser(sub, positive_float, positive_int) -> None:
         "meets the target, with the runners-up. The SLO is the scale times the base SLO over one instance "
         "of each type.",
     )
-    p.add_argument("--trace", metavar="FILE", help="trace file (default: the bundled trace)")
-    p.add_argument(
-        "--rate",
-        type=positive_float,
-        default=DEFAULT_RATE,
-        metavar="QPS",
-        help=f"arrival rate, queries/s (default {DEFAULT_RATE})",
-    )
-    p.add_argument(
-        "--slo-scale",
-        type=positive_float,
-        default=DEFAULT_SLO_SCALE,
-        metavar="X",
-        help=f"SLO as a multiple of the base SLO (default {DEFAULT_SLO_SCALE})",
-    )
+    add_trace(p)
+    add_rate(p, DEFAULT_RATE)
+    add_slo_scale(p, DEFAULT_SLO_SCALE)
     p.add_argument("--target", type=positive_float, default=0.95, help="attainment to meet (default 0.95)")
     p.add_argument("--gpus", default="A100,L40S,A6000", help="comma-separated GPU types (default A100,L40S,A6000)")
     p.add_argument(
@@ -103,7 +80,7 @@ def add_capacity_parser(sub, positive_float, positive_int) -> None:
     p.add_argument("--prices", metavar="FILE", help="TOML of $/GPU-hour per GPU (default: bundled list prices)")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model the instances serve (default {DEFAULT_MODEL})")
     p.add_argument("--config", metavar="FILE", help="[scheduler] TOML, e.g. from hexsim tune (default: defaults)")
-    p.add_argument("--template", metavar="FILE", help="workflow template JSON (default: the bundled one)")
+    add_template(p)
     p.add_argument("--seeds", type=positive_int, default=2, metavar="M", help="arrival seeds per cluster (default 2)")
     p.add_argument("--seed", type=int, default=0, help="first arrival seed (default 0)")
     p.add_argument("--out", metavar="PNG", help="write a cost-against-attainment figure")

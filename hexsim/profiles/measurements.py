@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hexsim.atomic import atomic_open
+from hexsim.csvrows import csv_rows
 from hexsim.errors import InputError
 
 COLUMNS = ("phase", "batch_size", "prompt_tokens", "context_tokens", "time_s")
@@ -38,17 +39,7 @@ class Measurement:
 
 
 def read_measurements(path: str | Path) -> list[Measurement]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such measurement file")
-    rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(str(path), f"missing column '{missing[0]}' (expected {', '.join(COLUMNS)})")
-        for row in reader:
-            rows.append(_parse(row, f"{path}:{reader.line_num}"))
+    rows = [_parse(row, where) for row, where in csv_rows(path, COLUMNS, "measurement CSV")]
     if not rows:
         raise InputError(str(path), "no measurements in the file")
     return rows

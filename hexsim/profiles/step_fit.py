@@ -7,7 +7,6 @@ per sequence, per context token, in the reference's ratios) and one for prefill 
 and per token squared). The fit minimises relative error by non-negative least squares.
 """
 
-import csv
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
+from hexsim.csvrows import csv_rows
 from hexsim.errors import InputError
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import Profile
@@ -31,26 +31,17 @@ class StepLatency:
 
 
 def read_step_latencies(path: str | Path) -> list[StepLatency]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
     rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        for column in ("gpu", "step", "input_tokens", "output_tokens", "latency_s"):
-            if column not in (reader.fieldnames or []):
-                raise InputError(str(path), f"missing column '{column}'")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            try:
-                latency = float(row["latency_s"])
-                tokens = int(row["input_tokens"]), int(row["output_tokens"])
-            except ValueError:
-                raise InputError(where, f"non-numeric value in row {row!r}") from None
-            if latency <= 0 or min(tokens) <= 0:
-                raise InputError(where, f"latency and token counts must be positive, got {row!r}")
-            gpu = canonical_gpu(row["gpu"], f"{where}: column 'gpu'")
-            rows.append(StepLatency(gpu, row["step"], *tokens, latency))
+    for row, where in csv_rows(path, ("gpu", "step", "input_tokens", "output_tokens", "latency_s"), "step-latency CSV"):
+        try:
+            latency = float(row["latency_s"])
+            tokens = int(row["input_tokens"]), int(row["output_tokens"])
+        except ValueError:
+            raise InputError(where, f"non-numeric value in row {row!r}") from None
+        if latency <= 0 or min(tokens) <= 0:
+            raise InputError(where, f"latency and token counts must be positive, got {row!r}")
+        gpu = canonical_gpu(row["gpu"], f"{where}: column 'gpu'")
+        rows.append(StepLatency(gpu, row["step"], *tokens, latency))
     return rows
 
 

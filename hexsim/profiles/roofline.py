@@ -60,7 +60,7 @@ STEP_LATENCY_MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 # than one 128k context). A100's 22 ms is 78% of its TP-4 bandwidth, and its prefill (~0.27
 # ms/token on the 5963-token revise step) matches Splitwise's A100 TP 4 (0.24-0.28 ms/token
 # at 4k-8k tokens), not TP 8 (0.16-0.19): TP 4. The joint fit agrees: of the eight TP-4/TP-8
-# assignments, (4, 8, 8) has the lowest cost (0.085, against 0.093 for all TP 8 and 0.118 for
+# assignments, (4, 8, 8) has the lowest cost (0.068, against 0.075 for all TP 8 and 0.097 for
 # all TP 4, where the memory efficiency runs into its bound of 1). TP 4 with 8-bit weights
 # would have the same floors as TP 8 in BF16: the data cannot tell them apart.
 STEP_LATENCY_TP = {"A100-80GB": 4, "A6000": 8, "L40S": 8}
@@ -133,18 +133,34 @@ def roofline_profile(
 
 
 @dataclass(frozen=True)
-class EfficiencyFit:
-    efficiencies: Efficiencies
-    splitwise_overhead_s: float  # per-iteration cost of Splitwise's serving stack beyond the step latencies' vLLM
-
-
-@dataclass(frozen=True)
 class SplitwiseGroup:
     hardware: str
     gpu: Gpu
     tp: int
     rows: tuple[Measurement, ...]
     times: np.ndarray
+
+
+@dataclass(frozen=True)
+class SplitwiseStack:
+    """Per-iteration cost of Splitwise's serving stack on one machine, beyond the step latencies' vLLM."""
+
+    fixed_s: float
+    per_worker_s: float  # for each tensor-parallel worker beyond the first
+
+    def cost(self, tp: int) -> float:
+        return self.fixed_s + self.per_worker_s * (tp - 1)
+
+
+@dataclass(frozen=True)
+class EfficiencyFit:
+    efficiencies: Efficiencies
+    splitwise_stacks: Mapping[str, SplitwiseStack]  # by Splitwise hardware name
+
+    def splitwise_coefficients(self, model: ModelSpec, group: SplitwiseGroup) -> IterationCoefficients:
+        """The roofline of a Splitwise group's configuration, with the stack's cost on its machine."""
+        c = roofline_coefficients(model, group.gpu, group.tp, self.efficiencies)
+        return replace(c, base=c.base + self.splitwise_stacks[group.hardware].cost(group.tp))
 
 
 def splitwise_groups(
@@ -179,8 +195,12 @@ def fit_efficiencies(
     """Efficiencies minimising the relative error of every measurement, each GPU (and TP) weighing the same.
 
     The step latencies come from a current vLLM; Splitwise's iterations from an older serving
-    stack, which costs about 15 ms more per iteration at every TP (its batch-1 decode takes 45 ms
-    on 4 x A100 where the step latencies imply 22 ms): that extra cost is fitted on its own.
+    stack, whose every iteration costs more, by an amount that grows with the number of
+    tensor-parallel workers and differs between its A100 and H100 machines (its driver process
+    coordinates each worker every iteration). Its batch-1 decode takes 45 ms on 4 x A100 where
+    the step latencies imply 22 ms, and barely gains from TP 4 to TP 8 (44.5 -> 45.0 ms on A100,
+    29.4 -> 30.7 ms on H100) although each GPU reads half the weights. That cost is fitted per
+    machine as a fixed part plus a part per worker beyond the first, and kept out of the profiles.
     """
     step_model = model_spec(STEP_LATENCY_MODEL, "step latencies")
     step_groups: dict[str, list[StepLatency]] = defaultdict(list)
@@ -193,27 +213,32 @@ def fit_efficiencies(
     sw_groups = splitwise_groups(splitwise, sw_model)
     if not step_groups and not sw_groups:
         raise InputError("measurements", "nothing to fit the roofline efficiencies to")
+    machines = sorted({group.hardware for group in sw_groups})
+
+    def unpack(x: np.ndarray) -> EfficiencyFit:
+        stacks = {hw: SplitwiseStack(float(x[5 + 2 * i]), float(x[6 + 2 * i])) for i, hw in enumerate(machines)}
+        return EfficiencyFit(Efficiencies(*(float(v) for v in x[:5])), stacks)
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        eff = Efficiencies(*x[:5])
+        fit = unpack(x)
         errors = []
         for gpu, rows in sorted(step_groups.items()):
-            profile = roofline_profile(step_model, gpu_table()[gpu], step_tp[gpu], eff)
+            profile = roofline_profile(step_model, gpu_table()[gpu], step_tp[gpu], fit.efficiencies)
             relative = [profile.standalone_time(r.input_tokens, r.output_tokens) / r.latency_s - 1.0 for r in rows]
             errors.append(np.array(relative) / np.sqrt(len(rows)))
         for group in sw_groups:
-            c = roofline_coefficients(sw_model, group.gpu, group.tp, eff)
-            slower = replace(c, base=c.base + x[5])
-            errors.append((predict(slower, group.rows) / group.times - 1.0) / np.sqrt(len(group.rows)))
+            predicted = predict(fit.splitwise_coefficients(sw_model, group), group.rows)
+            errors.append((predicted / group.times - 1.0) / np.sqrt(len(group.rows)))
         return np.concatenate(errors)
 
+    stack_count = 2 * len(machines)
     solution = least_squares(
         residuals,
-        x0=[0.5, 0.5, 0.5, 5e-6, 5e-3, 5e-3],
-        bounds=([0.01, 0.01, 0.01, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, np.inf, np.inf, np.inf]),
-        x_scale=[0.1, 0.1, 0.1, 1e-6, 1e-3, 1e-3],
+        x0=[0.5, 0.5, 0.5, 5e-6, 5e-3] + [5e-3, 1e-3] * len(machines),
+        bounds=([0.01, 0.01, 0.01] + [0.0] * (2 + stack_count), [1.0, 1.0, 1.0] + [np.inf] * (2 + stack_count)),
+        x_scale=[0.1, 0.1, 0.1, 1e-6, 1e-3] + [1e-3] * stack_count,
     ).x
-    return EfficiencyFit(Efficiencies(*(float(v) for v in solution[:5])), float(solution[5]))
+    return unpack(solution)
 
 
 def fit_measurement_files(step_latency_csv: str | Path, splitwise_csv: str | Path) -> EfficiencyFit:
@@ -232,8 +257,11 @@ def efficiency_toml(fit: EfficiencyFit) -> str:
         '#     "../shared/data/measurements/step_latency_llama31_70b.csv",',
         '#     "../shared/data/measurements/splitwise_perf_model.csv")), end="")\' \\',
         "#     > profiles/roofline_efficiency.toml",
-        f"# Splitwise's serving stack took a further {fit.splitwise_overhead_s * 1e3:.2f} ms per iteration"
-        " (fitted, not used by profiles).",
+        "# Splitwise's serving stack took a further, per iteration (fitted, not used by profiles):",
+        *(
+            f"#   {hw}: {stack.fixed_s * 1e3:.2f} ms + {stack.per_worker_s * 1e3:.2f} ms per worker beyond the first"
+            for hw, stack in sorted(fit.splitwise_stacks.items())
+        ),
         *(f"{name} = {getattr(eff, name)!r}" for name in _FIELDS),
         "",
     ]

@@ -16,18 +16,15 @@ import numpy as np
 
 from hexsim.profiles.fit import fit_measurements, predict
 from hexsim.profiles.gpus import gpu_table
-from hexsim.profiles.latency import IterationCoefficients
 from hexsim.profiles.models import model_spec
 from hexsim.profiles.resolve import resolve_profile
 from hexsim.profiles.roofline import (
     SPLITWISE_MODEL,
     STEP_LATENCY_MODEL,
     STEP_LATENCY_TP,
-    EfficiencyFit,
     SplitwiseGroup,
     default_efficiencies,
     fit_efficiencies,
-    roofline_coefficients,
     roofline_profile,
     splitwise_groups,
 )
@@ -76,10 +73,6 @@ def step_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> list[C
     return out
 
 
-def _with_stack(fit: EfficiencyFit, c: IterationCoefficients) -> IterationCoefficients:
-    return replace(c, base=c.base + fit.splitwise_overhead_s)
-
-
 def splitwise_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> list[Comparison]:
     model = model_spec(SPLITWISE_MODEL, "Splitwise")
     everything = fit_efficiencies(steps, splitwise)
@@ -98,15 +91,15 @@ def splitwise_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> l
         for batch in np.unique(batches):
             train = [m for m, b in zip(group.rows, batches, strict=True) if b != batch]
             fit = fit_efficiencies([], {key: train})
-            coefficients = _with_stack(fit, roofline_coefficients(model, group.gpu, group.tp, fit.efficiencies))
+            coefficients = fit.splitwise_coefficients(model, group)
             test = [m for m, b in zip(group.rows, batches, strict=True) if b == batch]
             held_out[batches == batch] = predict(coefficients, test)
         out.append(_splitwise("roofline, batch size left out", group, group.times, held_out))
         others = {k: v for k, v in splitwise.items() if k[2] != group.tp}
         fit = fit_efficiencies(steps, others)
-        coefficients = _with_stack(fit, roofline_coefficients(model, group.gpu, group.tp, fit.efficiencies))
+        coefficients = fit.splitwise_coefficients(model, group)
         out.append(_splitwise("roofline, TP left out", group, group.times, predict(coefficients, group.rows)))
-        shipped = _with_stack(everything, roofline_coefficients(model, group.gpu, group.tp, everything.efficiencies))
+        shipped = everything.splitwise_coefficients(model, group)
         out.append(_splitwise("roofline", group, group.times, predict(shipped, group.rows)))
     return out
 

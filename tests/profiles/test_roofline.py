@@ -6,19 +6,25 @@ from pathlib import Path
 import pytest
 
 from hexsim.errors import InputError
+from hexsim.profiles.fit import predict
 from hexsim.profiles.gpus import gpu_spec, gpu_table
+from hexsim.profiles.measurements import Measurement
 from hexsim.profiles.memory import kv_capacity_tokens, smallest_tp
 from hexsim.profiles.models import model_spec, model_table
 from hexsim.profiles.roofline import (
+    SPLITWISE_GPUS,
+    SPLITWISE_MODEL,
     STEP_LATENCY_MODEL,
     STEP_LATENCY_TP,
     Efficiencies,
+    SplitwiseStack,
     default_efficiencies,
     fit_efficiencies,
     fit_measurement_files,
     load_efficiencies,
     roofline_coefficients,
     roofline_profile,
+    splitwise_groups,
 )
 from hexsim.profiles.splitwise import read_splitwise
 from hexsim.profiles.step_fit import StepLatency, read_step_latencies
@@ -119,6 +125,54 @@ def test_efficiency_file_errors_name_file_key_and_value(tmp_path):
 def test_fit_needs_a_tp_for_every_measured_gpu():
     with pytest.raises(InputError, match="no tensor-parallel degree known for GPU 'H200'"):
         fit_efficiencies([StepLatency("H200", "revise", 5963, 79, 3.0)], {})
+
+
+STACKS = {"a100-80gb": SplitwiseStack(0.015, 0.002), "h100-80gb": SplitwiseStack(0.010, 0.001)}
+SHAPES = [("decode", b, 512, 512 + ctx) for b in (1, 8, 64) for ctx in (64, 2048)] + [
+    ("prefill", b, p, 0.0) for b, p in ((1, 128), (1, 2048), (1, 8192), (8, 512), (32, 512))
+]
+
+
+def synthetic_measurements() -> tuple[list[StepLatency], dict]:
+    """Step latencies and Splitwise iterations exactly as the HAND roofline and STACKS predict them."""
+    steps = []
+    for gpu, tp in STEP_LATENCY_TP.items():
+        profile = roofline_profile(LLAMA_70B, gpu_spec(gpu, "test"), tp, HAND)
+        for i, (n_in, n_out) in enumerate(((600, 40), (3000, 200), (6000, 80))):
+            steps.append(StepLatency(gpu, f"step{i}", n_in, n_out, profile.standalone_time(n_in, n_out)))
+    splitwise = {}
+    llama2 = model_spec(SPLITWISE_MODEL, "test")
+    for hardware, gpu in SPLITWISE_GPUS.items():
+        for tp in (2, 4, 8):
+            c = roofline_coefficients(llama2, gpu_spec(gpu, "test"), tp, HAND)
+            shapes = [Measurement(*shape, 0.0) for shape in SHAPES]
+            times = predict(c, shapes) + STACKS[hardware].cost(tp)
+            splitwise[(SPLITWISE_MODEL, hardware, tp)] = [
+                Measurement(*shape, float(t)) for shape, t in zip(SHAPES, times, strict=True)
+            ]
+    return steps, splitwise
+
+
+def test_fit_separates_the_splitwise_stack_from_the_efficiencies():
+    steps, splitwise = synthetic_measurements()
+    fit = fit_efficiencies(steps, splitwise)
+    for name in ("compute", "memory", "link"):
+        assert getattr(fit.efficiencies, name) == pytest.approx(getattr(HAND, name), rel=1e-4), name
+    assert fit.efficiencies.allreduce_step_s == pytest.approx(HAND.allreduce_step_s, rel=1e-3)
+    assert fit.efficiencies.overhead_s == pytest.approx(HAND.overhead_s, rel=1e-3)
+    for hardware, stack in STACKS.items():
+        assert fit.splitwise_stacks[hardware].fixed_s == pytest.approx(stack.fixed_s, rel=1e-3), hardware
+        assert fit.splitwise_stacks[hardware].per_worker_s == pytest.approx(stack.per_worker_s, rel=1e-3), hardware
+
+
+def test_a_stack_cost_per_worker_extrapolates_to_an_unseen_tp():
+    steps, splitwise = synthetic_measurements()
+    fit = fit_efficiencies(steps, {key: rows for key, rows in splitwise.items() if key[2] != 8})
+    llama2 = model_spec(SPLITWISE_MODEL, "test")
+    for group in splitwise_groups(splitwise, llama2):
+        if group.tp == 8:
+            predicted = predict(fit.splitwise_coefficients(llama2, group), group.rows)
+            assert predicted == pytest.approx(group.times, rel=1e-3), group.hardware
 
 
 # ---------------------------------------------------------------- against the shared measurements

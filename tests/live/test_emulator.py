@@ -63,7 +63,9 @@ async def streams(base_url: str, *requests: tuple[int, int]) -> list[tuple[float
     [(50, 1), (300, 20), (2500, 12)],  # 2500 tokens: three chunks of the 1024-token budget
 )
 def test_a_lone_request_takes_its_standalone_time(url, prompt_tokens, output_tokens):
-    ((sent, arrivals, done),) = asyncio.run(streams(url, (prompt_tokens, output_tokens)))
+    # The fastest of three: stalls of the shared machine only add time, so the minimum shows the emulator's pacing.
+    attempts = [asyncio.run(streams(url, (prompt_tokens, output_tokens)))[0] for _ in range(3)]
+    sent, arrivals, done = min(attempts, key=lambda attempt: attempt[2] - attempt[0])
     assert len(arrivals) == output_tokens
     expected = PROFILE.standalone_time(prompt_tokens, output_tokens)
     assert expected - 0.001 <= done - sent <= expected + LATENCY_SLACK_S

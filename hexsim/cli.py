@@ -80,7 +80,7 @@ def _add_compare(sub) -> None:
         "compare",
         help="compare policies per trace: attainment curves, latency deadlines, throughput",
         description="Compare scheduling policies per trace as the HexGen-Text2SQL paper does: attainment "
-        "against SLO scale, latency deadlines at 95%% and 99%% attainment, throughput at 95%% attainment "
+        "against SLO scale, latency deadlines at 95% and 99% attainment, throughput at 95% attainment "
         "(highest Poisson arrival rate found by bisection over simulations), P95 latency, and ratios "
         "against vllm and lor.",
     )

@@ -62,8 +62,13 @@ def add_profile_parser(sub) -> None:
         description="Split the Splitwise perf-model CSV into one hexsim measurement CSV per (model, "
         "hardware, TP): each row gives a prefill iteration (prompt_time) and a decode iteration (token_time).",
     )
-    s.add_argument("file", metavar="SPLITWISE.csv")
-    s.add_argument("--out-dir", required=True, metavar="DIR")
+    s.add_argument("file", metavar="SPLITWISE.csv", help="Splitwise's perf-model CSV (splitwise_perf_model.csv)")
+    s.add_argument(
+        "--out-dir",
+        required=True,
+        metavar="DIR",
+        help="folder for the CSVs, one per group, named MODEL_HARDWARE_tpN.csv (created if missing)",
+    )
     m = psub.add_parser(
         "measure",
         help="time a live OpenAI-compatible engine into a measurement CSV",

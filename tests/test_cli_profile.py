@@ -1,6 +1,7 @@
 """`hexsim profile ...` end to end: outputs that must agree with the library, and one-line errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,18 @@ def test_predict_batch_shares_the_engine(capsys):
 def test_show_prints_provenance_and_limits(capsys):
     code, out, _ = run(capsys, "show", "Llama-3.1-8B", "L4")
     assert code == 0 and "Roofline-derived" in out and "KV cache" in out and "2 x L4" in out
+
+
+def test_validate_prints_a_table_per_data_set_and_writes_the_figure(capsys, tmp_path):
+    data = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "measurements"
+    if not data.is_dir():
+        pytest.skip("the shared measurements are not beside this checkout")
+    figure = tmp_path / "validation.png"
+    code, out, _ = run(capsys, "validate", "--data", str(data), "--out", str(figure))
+    assert code == 0
+    assert "step latencies: mean absolute error" in out and "Splitwise: mean absolute error" in out
+    assert out.count("rows set aside by the fit as failed runs") == 2  # TP 2 on A100 and on H100
+    assert figure.read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize(

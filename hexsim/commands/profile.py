@@ -99,17 +99,18 @@ def run_validate(args: Namespace, console: Console) -> None:
     steps = read_step_latencies(data / "step_latency_llama31_70b.csv")
     splitwise = read_splitwise(data / "splitwise_perf_model.csv")
     comparisons = step_comparisons(steps, splitwise) + splitwise_comparisons(steps, splitwise)
-    table = Table(title="Predicted vs measured: mean absolute % error (worst row)")
-    for column in ("data set", "GPU", "TP", "rows", *METHODS):
-        table.add_column(column, justify="left" if column in ("data set", "GPU") else "right")
-    for (dataset, gpu, tp), group in _grouped(comparisons).items():
-        cells = []
-        for method in METHODS:
-            c = group.get(method)
-            cells.append("" if c is None else f"{c.mape:.1%} ({c.worst:+.0%})")
-        rows = max(len(c.measured) + c.excluded for c in group.values())
-        table.add_row(dataset, gpu, str(tp), str(rows), *cells)
-    console.print(table)
+    groups = _grouped(comparisons)
+    for dataset in dict.fromkeys(c.dataset for c in comparisons):
+        rows = {key[1:]: group for key, group in groups.items() if key[0] == dataset}
+        methods = [m for m in METHODS if any(m in group for group in rows.values())]
+        table = Table(title=f"{dataset}: mean absolute error of predicted vs measured (worst row)")
+        for column in ("GPU", "TP", "rows", *methods):
+            table.add_column(column, justify="left" if column == "GPU" else "right")
+        for (gpu, tp), group in rows.items():
+            cells = [f"{group[m].mape:.1%} ({group[m].worst:+.0%})" if m in group else "" for m in methods]
+            count = max(len(c.measured) + c.excluded for c in group.values())
+            table.add_row(gpu, str(tp), str(count), *cells)
+        console.print(table)
     for c in comparisons:
         if c.excluded:
             console.print(f"{c.dataset} {c.gpu} TP {c.tp}: {c.excluded} rows set aside by the fit as failed runs")

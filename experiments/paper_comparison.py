@@ -1,6 +1,6 @@
 """Reproduce the HexGen-Text2SQL paper's comparison in simulation.
 
-    python experiments/paper_comparison.py [--rates 0.01 0.02 0.03] [--slo-scale 3]
+    python experiments/paper_comparison.py [--rates 0.01 0.02 0.03] [--slo-scale 3] [--seed 0]
 
 Llama-3.1-70B on the paper's two clusters ({A100, A100, A6000, L40S} and {A100, A6000,
 A100, A6000}), the three published CHESS traces when ../shared/data is beside the checkout
@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", nargs="+", type=float, default=[0.01, 0.02, 0.03], help="queries/s")
     parser.add_argument("--slo-scale", type=float, default=3.0, help="SLO scale for throughput (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the Poisson arrivals (default 0)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
@@ -57,7 +58,7 @@ def main() -> None:
         "# HexGen-Text2SQL comparison, simulated by hexsim",
         "",
         "Command: `python experiments/paper_comparison.py "
-        + f"--rates {' '.join(f'{r:g}' for r in args.rates)} --slo-scale {args.slo_scale:g}`",
+        + f"--rates {' '.join(f'{r:g}' for r in args.rates)} --slo-scale {args.slo_scale:g} --seed {args.seed}`",
         "",
         f"Traces: {', '.join(workloads)}. Policies: {', '.join(POLICIES)} with the default "
         f"`[scheduler]` config ({SchedulerConfig()}). Deadlines are latency deadlines at 95% "
@@ -80,6 +81,7 @@ def main() -> None:
             rates=args.rates,
             slo_scale=args.slo_scale,
             scales=sorted(set(DEFAULT_SCALES) | {args.slo_scale}),
+            seed=args.seed,
         )
         results = {name: compare_trace(setup, queries) for name, queries in workloads.items()}
         reports = {name: trace_report(setup, r) for name, r in results.items()}

@@ -237,6 +237,10 @@ def fit_efficiencies(
         x0=[0.5, 0.5, 0.5, 5e-6, 5e-3] + [5e-3, 1e-3] * len(machines),
         bounds=([0.01, 0.01, 0.01] + [0.0] * (2 + stack_count), [1.0, 1.0, 1.0] + [np.inf] * (2 + stack_count)),
         x_scale=[0.1, 0.1, 0.1, 1e-6, 1e-3] + [1e-3] * stack_count,
+        # Converged well past the default tolerances, so the shipped efficiencies do not depend on the solver's path.
+        ftol=1e-12,
+        xtol=1e-12,
+        gtol=1e-12,
     ).x
     return unpack(solution)
 

@@ -196,8 +196,8 @@ def fit_efficiencies(
 
     The step latencies come from a current vLLM; Splitwise's iterations from an older serving
     stack, whose every iteration costs more, by an amount that grows with the number of
-    tensor-parallel workers and differs between its A100 and H100 machines (its driver process
-    coordinates each worker every iteration). Its batch-1 decode takes 45 ms on 4 x A100 where
+    tensor-parallel workers and differs between its A100 and H100 machines (as if a driver
+    process coordinated each worker every iteration). Its batch-1 decode takes 45 ms on 4 x A100 where
     the step latencies imply 22 ms, and barely gains from TP 4 to TP 8 (44.5 -> 45.0 ms on A100,
     29.4 -> 30.7 ms on H100) although each GPU reads half the weights. That cost is fitted per
     machine as a fixed part plus a part per worker beyond the first, and kept out of the profiles.

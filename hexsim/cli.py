@@ -105,7 +105,15 @@ def _add_compare(sub) -> None:
         "SLO scale at which throughput is measured (CHESS queries with many revise rounds take over twice "
         "the base SLO even alone)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed of the arrival process (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="first random seed of the arrival process (default 0)")
+    p.add_argument(
+        "--seeds",
+        type=positive_int,
+        default=1,
+        metavar="M",
+        help="arrival samples per trace, rate and policy (seeds SEED..SEED+M-1), their queries pooled for every "
+        "number: steadier deadlines and throughput for M times the simulations (default 1)",
+    )
     _add_scheduler_options(p)
     p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
     p.add_argument("--out", metavar="DIR", help="write report.json and figures (PNG) into DIR")

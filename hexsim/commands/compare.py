@@ -46,7 +46,7 @@ def run(args: Namespace, console: Console, err: Console) -> None:
         rates=args.rates or [DEFAULT_RATE],
         slo_scale=args.slo_scale,
         scales=sorted(set(DEFAULT_SCALES) | {args.slo_scale}),
-        seed=args.seed,
+        seeds=tuple(range(args.seed, args.seed + args.seeds)),
     )
 
     results = {}
@@ -60,7 +60,7 @@ def run(args: Namespace, console: Console, err: Console) -> None:
         "setup": {
             "cluster": cluster_path.name,
             "rates": list(setup.rates),
-            "seed": args.seed,
+            "seeds": list(setup.seeds),
             "config": vars(setup.config),
         },
         "traces": {name: trace_report(setup, r) for name, r in results.items()},
@@ -93,6 +93,9 @@ def render(report: dict, console: Console) -> None:
         f"Base SLO {base:.1f} s (standard CHESS workflow, standalone, averaged over the cluster). "
         f"Throughput: highest rate with >= {report['target']:.0%} of queries within {scale:g} x base SLO."
     )
+    seeds = report["setup"]["seeds"]
+    if len(seeds) > 1:
+        console.print(f"Every number pools the queries of {len(seeds)} arrival samples (seeds {seeds[0]}-{seeds[-1]}).")
     for trace, t in report["traces"].items():
         table = Table(title=f"{trace} at {t['reference_rate']:g} q/s")
         for column in (

@@ -31,42 +31,45 @@ class ComparisonSetup:
     rates: Sequence[float]
     slo_scale: float
     scales: Sequence[float]
-    seed: int = 0
+    seeds: Sequence[int] = (0,)  # arrival samples, pooled: every number is over all their queries
     target: float = 0.95
 
 
 @dataclass(frozen=True)
 class PolicyResult:
-    """Query records at each of the setup's rates, and the throughput at the target."""
+    """Query records at each of the setup's rates (every seed's, pooled), and the throughput at the target."""
 
     by_rate: tuple[tuple[QueryRecord, ...], ...]
     throughput: float
 
 
-def run_at_rate(setup: ComparisonSetup, queries: Sequence[Query], policy: Policy, rate: float):
-    """One simulation; the seed's inter-arrival gaps scaled by 1/rate, so rates share randomness."""
-    arrivals = with_arrivals(list(queries), "poisson", rate, np.random.default_rng(setup.seed))
+def run_at_rate(
+    setup: ComparisonSetup, queries: Sequence[Query], policy: Policy, rate: float, on_simulation: Callable[[], None]
+) -> tuple[QueryRecord, ...]:
+    """One simulation per seed, records pooled; each seed's inter-arrival gaps scaled by 1/rate, so rates share
+    randomness."""
     slo = setup.slo_scale * setup.base_slo
-    return simulate(setup.cluster, arrivals, policy, slo, config=setup.config, template=setup.template).queries
+    pooled: list[QueryRecord] = []
+    for seed in setup.seeds:
+        arrivals = with_arrivals(list(queries), "poisson", rate, np.random.default_rng(seed))
+        pooled += simulate(setup.cluster, arrivals, policy, slo, config=setup.config, template=setup.template).queries
+        on_simulation()
+    return tuple(pooled)
 
 
 def compare_trace(
     setup: ComparisonSetup, queries: Sequence[Query], on_simulation: Callable[[], None] = lambda: None
 ) -> dict[str, PolicyResult]:
-    """Every policy at every rate, and its throughput at the attainment target."""
+    """Every policy at every rate, and its throughput at the attainment target (of the pooled seeds)."""
     slo = setup.slo_scale * setup.base_slo
     results = {}
     for policy in setup.policies:
 
         def attained(rate: float, policy: Policy = policy) -> float:
-            on_simulation()
-            return attainment(run_at_rate(setup, queries, policy, rate), slo)
+            return attainment(run_at_rate(setup, queries, policy, rate, on_simulation), slo)
 
-        by_rate = []
-        for rate in setup.rates:
-            by_rate.append(run_at_rate(setup, queries, policy, rate))
-            on_simulation()
-        results[policy.name] = PolicyResult(tuple(by_rate), max_rate(attained, setup.target, setup.rates[0]))
+        by_rate = tuple(run_at_rate(setup, queries, policy, rate, on_simulation) for rate in setup.rates)
+        results[policy.name] = PolicyResult(by_rate, max_rate(attained, setup.target, setup.rates[0]))
     return results
 
 

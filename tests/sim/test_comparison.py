@@ -62,7 +62,7 @@ def test_throughput_of_several_seeds_meets_the_target_on_their_mean_attainment(s
 
 def test_compare_reports_its_seeds_and_rejects_zero(capsys, tmp_path):
     trace = tmp_path / "small.jsonl"
-    trace.write_text("".join(line for _, line in zip(range(10), default_trace().open(), strict=False)))
+    trace.write_text("".join(default_trace().read_text().splitlines(keepends=True)[:10]))
     code = main(["compare", "--trace", str(trace), "--policy", "lor", "--seed", "5", "--seeds", "2", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["setup"]["seeds"] == [5, 6]

@@ -99,9 +99,7 @@ def run_validate(args: Namespace, console: Console) -> None:
     steps = read_step_latencies(data / "step_latency_llama31_70b.csv")
     splitwise = read_splitwise(data / "splitwise_perf_model.csv")
     comparisons = step_comparisons(steps, splitwise) + splitwise_comparisons(steps, splitwise)
-    groups = _grouped(comparisons)
-    for dataset in dict.fromkeys(c.dataset for c in comparisons):
-        rows = {key[1:]: group for key, group in groups.items() if key[0] == dataset}
+    for dataset, rows in _grouped(comparisons).items():
         methods = [m for m in METHODS if any(m in group for group in rows.values())]
         table = Table(title=f"{dataset}: mean absolute error of predicted vs measured (worst row)")
         for column in ("GPU", "TP", "rows", *methods):
@@ -130,9 +128,10 @@ METHODS = (
 
 
 def _grouped(comparisons) -> dict:
+    """Comparisons by data set, then (GPU, TP), then method."""
     groups: dict = {}
     for c in comparisons:
-        groups.setdefault((c.dataset, c.gpu, c.tp), {})[c.method] = c
+        groups.setdefault(c.dataset, {}).setdefault((c.gpu, c.tp), {})[c.method] = c
     return groups
 
 

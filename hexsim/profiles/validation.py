@@ -76,6 +76,8 @@ def step_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> list[C
 def splitwise_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> list[Comparison]:
     model = model_spec(SPLITWISE_MODEL, "Splitwise")
     everything = fit_efficiencies(steps, splitwise)
+    tps = {tp for _, _, tp in splitwise}
+    without_tp = {tp: fit_efficiencies(steps, {k: v for k, v in splitwise.items() if k[2] != tp}) for tp in tps}
     out = []
     for group in splitwise_groups(splitwise, model):
         key = (SPLITWISE_MODEL, group.hardware, group.tp)
@@ -95,9 +97,7 @@ def splitwise_comparisons(steps: Sequence[StepLatency], splitwise: Mapping) -> l
             test = [m for m, b in zip(group.rows, batches, strict=True) if b == batch]
             held_out[batches == batch] = predict(coefficients, test)
         out.append(_splitwise("roofline, batch size left out", group, group.times, held_out))
-        others = {k: v for k, v in splitwise.items() if k[2] != group.tp}
-        fit = fit_efficiencies(steps, others)
-        coefficients = fit.splitwise_coefficients(model, group)
+        coefficients = without_tp[group.tp].splitwise_coefficients(model, group)
         out.append(_splitwise("roofline, TP left out", group, group.times, predict(coefficients, group.rows)))
         shipped = everything.splitwise_coefficients(model, group)
         out.append(_splitwise("roofline", group, group.times, predict(shipped, group.rows)))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hexsim.atomic import atomic_write_text
 from hexsim.errors import InputError
+from hexsim.jsonfile import read_json
 from hexsim.workload.model import Query, Stage
 
 FORMAT = "hexsim.template/1"
@@ -121,13 +122,7 @@ def save_template(template: WorkflowTemplate, path: str | Path) -> None:
 
 
 def load_template(path: str | Path) -> WorkflowTemplate:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such template file")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}", f"malformed JSON ({err.msg})") from None
+    record = read_json(path, "template file")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         found = record.get("format") if isinstance(record, dict) else None
         raise InputError(str(path), f"key 'format' must be {FORMAT!r}, got {found!r}")

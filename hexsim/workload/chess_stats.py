@@ -19,6 +19,7 @@ from scipy.stats import rankdata
 
 from hexsim.atomic import atomic_write_text
 from hexsim.errors import InputError
+from hexsim.jsonfile import read_json
 from hexsim.workload.model import Query
 
 RETRIEVER = "Information Retriever"
@@ -167,16 +168,8 @@ def save_stats(stats: ChessWorkflowStats, path: str | Path) -> None:
 
 
 def load_stats(path: str | Path) -> ChessWorkflowStats:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such stats file")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}", f"malformed JSON ({err.msg}, column {err.colno})") from None
-    except UnicodeDecodeError as err:
-        raise InputError(str(path), f"not UTF-8 text (byte {err.start})") from None
-    return _Reader(path).stats(record)
+    record = read_json(path, "stats file")
+    return _Reader(Path(path)).stats(record)
 
 
 class _Reader:

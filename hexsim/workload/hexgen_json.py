@@ -1,18 +1,15 @@
 """Reader for the Hexgen-Flow trace JSON: a list of {"Text2SQLRequest": [call, ...]}."""
 
-import json
 from pathlib import Path
 
 from hexsim.errors import InputError
+from hexsim.jsonfile import read_json
 from hexsim.workload.fields import parse_call, require
 from hexsim.workload.model import Query, group_chess_stages
 
 
 def read_hexgen_json(path: Path) -> list[Query]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}:{err.lineno}", f"malformed JSON ({err.msg}, column {err.colno})") from None
+    data = read_json(path, "trace file")
     if not isinstance(data, list):
         raise InputError(str(path), f"expected a JSON list of queries, got {type(data).__name__}")
     queries = []

@@ -64,14 +64,16 @@ async def streams(base_url: str, *requests: tuple[int, int]) -> list[tuple[float
     [(50, 1), (300, 20), (2500, 12)],  # 2500 tokens: three chunks of the 1024-token budget
 )
 def test_a_lone_request_takes_its_standalone_time(url, prompt_tokens, output_tokens):
-    # The fastest of three: stalls of the shared machine only add time, so the minimum shows the emulator's pacing.
-    attempts = [asyncio.run(streams(url, (prompt_tokens, output_tokens)))[0] for _ in range(3)]
-    sent, arrivals, done = min(attempts, key=lambda attempt: attempt[2] - attempt[0])
-    assert len(arrivals) == output_tokens
+    # No attempt may be faster than the profile; stalls of the shared machine only add time,
+    # so the fastest of five shows the emulator's pacing.
+    attempts = [asyncio.run(streams(url, (prompt_tokens, output_tokens)))[0] for _ in range(5)]
+    assert all(len(arrivals) == output_tokens for _, arrivals, _ in attempts)
     expected = PROFILE.standalone_time(prompt_tokens, output_tokens)
-    assert expected - 0.001 <= done - sent <= expected + LATENCY_SLACK_S
+    latencies = [done - sent for sent, _, done in attempts]
+    assert expected - 0.001 <= min(latencies) <= expected + LATENCY_SLACK_S
     first_token = PROFILE.prefill_time(prompt_tokens)
-    assert first_token - 0.001 <= arrivals[0] - sent <= first_token + LATENCY_SLACK_S
+    first_tokens = [arrivals[0] - sent for sent, arrivals, _ in attempts]
+    assert first_token - 0.001 <= min(first_tokens) <= first_token + LATENCY_SLACK_S
 
 
 def test_the_stream_is_well_formed(url):

@@ -13,7 +13,7 @@ from hexsim.errors import InputError
 from hexsim.profiles.engine_defaults import MAX_NUM_SEQS, default_token_budget
 from hexsim.profiles.files import format_profile
 from hexsim.profiles.fit import FitResult, fit_measurements
-from hexsim.profiles.gpus import canonical_gpu, gpu_table
+from hexsim.profiles.gpus import canonical_gpu, gpu_spec
 from hexsim.profiles.latency import Profile
 from hexsim.profiles.measurements import read_measurements, write_measurements
 from hexsim.profiles.memory import kv_capacity_tokens, smallest_tp
@@ -29,7 +29,7 @@ from hexsim.sim.batched import batched_call_latency
 def run_fit(args: Namespace, console: Console) -> None:
     rows = read_measurements(args.file)
     model = model_spec(args.model, "--model")
-    gpu = gpu_table()[canonical_gpu(args.gpu, "--gpu")]
+    gpu = gpu_spec(args.gpu, "--gpu")
     tp = args.tp or smallest_tp(model, gpu, "--tp")
     kv_tokens = args.kv_tokens or kv_capacity_tokens(model, gpu, tp)
     if kv_tokens <= 0:

@@ -190,7 +190,6 @@ def splitwise_groups(
 def fit_efficiencies(
     step_rows: Sequence[StepLatency],
     splitwise: Mapping[tuple[str, str, int], Sequence[Measurement]],
-    step_tp: Mapping[str, int] = STEP_LATENCY_TP,
 ) -> EfficiencyFit:
     """Efficiencies minimising the relative error of every measurement, each GPU (and TP) weighing the same.
 
@@ -205,8 +204,8 @@ def fit_efficiencies(
     step_model = model_spec(STEP_LATENCY_MODEL, "step latencies")
     step_groups: dict[str, list[StepLatency]] = defaultdict(list)
     for row in step_rows:
-        if row.gpu not in step_tp:
-            known = ", ".join(sorted(step_tp))
+        if row.gpu not in STEP_LATENCY_TP:
+            known = ", ".join(sorted(STEP_LATENCY_TP))
             raise InputError("step latencies", f"no tensor-parallel degree known for GPU {row.gpu!r} (known: {known})")
         step_groups[row.gpu].append(row)
     sw_model = model_spec(SPLITWISE_MODEL, "Splitwise measurements")
@@ -223,7 +222,7 @@ def fit_efficiencies(
         fit = unpack(x)
         errors = []
         for gpu, rows in sorted(step_groups.items()):
-            profile = roofline_profile(step_model, gpu_table()[gpu], step_tp[gpu], fit.efficiencies)
+            profile = roofline_profile(step_model, gpu_table()[gpu], STEP_LATENCY_TP[gpu], fit.efficiencies)
             relative = [profile.standalone_time(r.input_tokens, r.output_tokens) / r.latency_s - 1.0 for r in rows]
             errors.append(np.array(relative) / np.sqrt(len(rows)))
         for group in sw_groups:

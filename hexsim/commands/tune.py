@@ -17,7 +17,7 @@ from hexsim.scheduler.config import format_scheduler_config
 from hexsim.scheduler.registry import get_policy
 from hexsim.scheduler.template import default_template, load_template
 from hexsim.tune.objective import OBJECTIVES, Workload
-from hexsim.tune.runner import TuneSetup, tune
+from hexsim.tune.runner import TuneSetup, complete_trials, tune
 from hexsim.tune.space import config_from_params
 from hexsim.workload.traces import load_trace
 
@@ -29,8 +29,6 @@ def build_setup(args: Namespace) -> TuneSetup:
     cluster = load_cluster(Path(args.cluster) if args.cluster else default_cluster())
     queries = load_trace(Path(args.trace) if args.trace else default_trace())
     get_policy(args.policy)
-    if args.objective not in OBJECTIVES:
-        raise InputError("--objective", f"unknown objective {args.objective!r} (expected {', '.join(OBJECTIVES)})")
     workload = Workload(
         cluster=cluster,
         queries=tuple(queries),
@@ -58,7 +56,7 @@ def run(args: Namespace, console: Console, err: Console) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with lazy_progress(err, f"tuning {setup.policy}", setup.n_trials) as bar:
         study = tune(setup, lambda done: bar.advance(done - bar.done))
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = complete_trials(study)
     if not complete:
         raise InputError("tune", "no trial completed")
     best = config_from_params(study.best_params, setup.policy)

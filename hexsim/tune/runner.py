@@ -45,8 +45,12 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise InputError("--sampler", f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
 
 
+def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
 def completed(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    return len(complete_trials(study))
 
 
 def open_study(setup: TuneSetup, sampler_seed: int) -> optuna.Study:

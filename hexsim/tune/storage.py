@@ -70,10 +70,9 @@ def owner_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def recover_orphans(study: optuna.Study) -> int:
-    """Fail and re-enqueue trials left running by dead worker processes of this host; returns how many."""
+def recover_orphans(study: optuna.Study) -> None:
+    """Fail and re-enqueue trials left running by dead worker processes of this host."""
     host = socket.gethostname()
-    recovered = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(OWNER, "")
         owner_host, _, pid = owner.partition(":")
@@ -81,8 +80,6 @@ def recover_orphans(study: optuna.Study) -> int:
             continue
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
-        recovered += 1
-    return recovered
 
 
 def _alive(pid: int) -> bool:

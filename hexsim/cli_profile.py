@@ -1,6 +1,7 @@
 """Argument parsers of `hexsim profile ...` and `hexsim emulate`."""
 
 import argparse
+from functools import partial
 
 from hexsim.cli_args import positive_int
 
@@ -128,12 +129,12 @@ def dispatch_profile(args: argparse.Namespace, console, err) -> None:
         "validate": profile.run_validate,
         "show": profile.run_show,
         "predict": profile.run_predict,
-        "measure": _measure,
+        "measure": partial(_measure, err=err),
     }
     runners[args.profile_command](args, console)
 
 
-def _measure(args: argparse.Namespace, console) -> None:
+def _measure(args: argparse.Namespace, console, err) -> None:
     from hexsim.profiles.measure_command import run_measure
 
     run_measure(
@@ -147,6 +148,7 @@ def _measure(args: argparse.Namespace, console) -> None:
         args.output_tokens,
         args.repeats,
         console,
+        err,
     )
 
 

@@ -23,6 +23,7 @@ def run_measure(
     output_tokens: int,
     repeats: int,
     console: Console,
+    err: Console,
 ) -> None:
     if not endpoint.startswith(("http://", "https://")):
         raise InputError("--endpoint", f"expected an http:// or https:// URL, got {endpoint!r}")
@@ -38,9 +39,8 @@ def run_measure(
     out = Path(out)
     if out.is_dir():
         raise InputError("--out", f"{out} is a directory")
-    progress_console = console if console.stderr else Console(stderr=True)
     batches = repeats * len(prompt_lengths) * len(batch_sizes)
-    with lazy_progress(progress_console, f"measuring {model}", batches) as bar:
+    with lazy_progress(err, f"measuring {model}", batches) as bar:
         rows = measure_profile(endpoint, model, prompt_lengths, batch_sizes, output_tokens, repeats, bar.advance)
     write_measurements(rows, out)
     console.print(

@@ -51,7 +51,7 @@ def test_the_fit_of_measured_iterations_recovers_the_true_coefficients(url):
 def test_run_measure_writes_the_csv_and_a_summary(url, tmp_path):
     out = tmp_path / "measured.csv"
     console = Console(file=io.StringIO(), width=200)
-    run_measure(url, MODEL, "a100", 1, out, [64], [1, 2], 8, 1, console)
+    run_measure(url, MODEL, "a100", 1, out, [64], [1, 2], 8, 1, console, Console(file=io.StringIO()))
     rows = read_measurements(out)
     assert [(m.phase, m.batch_size) for m in rows] == [("prefill", 1), ("decode", 1), ("prefill", 2), ("decode", 2)]
     summary = console.file.getvalue()
@@ -100,6 +100,7 @@ def test_run_measure_names_the_bad_flag(tmp_path, overrides, flag):
         "output_tokens": 8,
         "repeats": 1,
         "console": Console(file=io.StringIO()),
+        "err": Console(file=io.StringIO()),
     }
     with pytest.raises(InputError) as caught:
         run_measure(**(arguments | overrides))

@@ -5,8 +5,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from hexsim.cluster import ClusterSpec
 from hexsim.metrics.records import QueryRecord
 from hexsim.metrics.summary import attainment, completed_percentiles, latency_deadline
@@ -14,8 +12,7 @@ from hexsim.metrics.throughput import max_rate
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import Policy
 from hexsim.scheduler.template import WorkflowTemplate
-from hexsim.sim.simulate import simulate
-from hexsim.workload.arrivals import with_arrivals
+from hexsim.sim.simulate import simulate_poisson
 from hexsim.workload.model import Query
 
 BASELINES = ("vllm", "lor")
@@ -46,13 +43,13 @@ class PolicyResult:
 def run_at_rate(
     setup: ComparisonSetup, queries: Sequence[Query], policy: Policy, rate: float, on_simulation: Callable[[], None]
 ) -> tuple[QueryRecord, ...]:
-    """One simulation per seed, records pooled; each seed's inter-arrival gaps scaled by 1/rate, so rates share
-    randomness."""
+    """One simulation per seed, records pooled."""
     slo = setup.slo_scale * setup.base_slo
     pooled: list[QueryRecord] = []
     for seed in setup.seeds:
-        arrivals = with_arrivals(list(queries), "poisson", rate, np.random.default_rng(seed))
-        pooled += simulate(setup.cluster, arrivals, policy, slo, config=setup.config, template=setup.template).queries
+        pooled += simulate_poisson(
+            setup.cluster, queries, policy, slo, rate, seed, config=setup.config, template=setup.template
+        )
         on_simulation()
     return tuple(pooled)
 
@@ -64,11 +61,13 @@ def compare_trace(
     slo = setup.slo_scale * setup.base_slo
     results = {}
     for policy in setup.policies:
+        runs = {rate: run_at_rate(setup, queries, policy, rate, on_simulation) for rate in setup.rates}
 
-        def attained(rate: float, policy: Policy = policy) -> float:
-            return attainment(run_at_rate(setup, queries, policy, rate, on_simulation), slo)
+        def attained(rate: float, policy: Policy = policy, runs: dict = runs) -> float:
+            records = runs[rate] if rate in runs else run_at_rate(setup, queries, policy, rate, on_simulation)
+            return attainment(records, slo)
 
-        by_rate = tuple(run_at_rate(setup, queries, policy, rate, on_simulation) for rate in setup.rates)
+        by_rate = tuple(runs[rate] for rate in setup.rates)
         results[policy.name] = PolicyResult(by_rate, max_rate(attained, setup.target, setup.rates[0]))
     return results
 

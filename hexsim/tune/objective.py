@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hexsim.cluster import ClusterSpec
+from hexsim.metrics.records import QueryRecord
 from hexsim.metrics.summary import attainment, latency_deadline
 from hexsim.metrics.throughput import max_rate
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import get_policy
 from hexsim.scheduler.template import WorkflowTemplate
-from hexsim.sim.simulate import simulate
-from hexsim.workload.arrivals import with_arrivals
+from hexsim.sim.simulate import simulate_poisson
 from hexsim.workload.model import Query
 
 OBJECTIVES = {"attainment": "maximize", "deadline": "minimize", "throughput": "maximize"}
@@ -35,11 +35,12 @@ class Workload:
     target: float = 0.95
 
 
-def run_queries(workload: Workload, config: SchedulerConfig, rate: float, seed: int):
-    arrivals = with_arrivals(list(workload.queries), "poisson", rate, np.random.default_rng(seed))
+def run_queries(workload: Workload, config: SchedulerConfig, rate: float, seed: int) -> tuple[QueryRecord, ...]:
     slo = workload.slo_scale * workload.base_slo
     policy = get_policy(config.policy)
-    return simulate(workload.cluster, arrivals, policy, slo, config=config, template=workload.template).queries
+    return simulate_poisson(
+        workload.cluster, workload.queries, policy, slo, rate, seed, config=config, template=workload.template
+    )
 
 
 def score(workload: Workload, config: SchedulerConfig) -> float:

@@ -1,6 +1,5 @@
 """`hexsim compare`: policies side by side, per trace, as the paper reports them."""
 
-import json
 from argparse import Namespace
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from hexsim.commands.simulate import DEFAULT_RATE
 from hexsim.errors import InputError
 from hexsim.metrics.base_slo import base_slo
 from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
+from hexsim.metrics.report import report_json
 from hexsim.metrics.summary import DEFAULT_SCALES
 from hexsim.progress import lazy_progress
 from hexsim.resources import default_cluster, default_trace
@@ -68,7 +68,7 @@ def run(args: Namespace, console: Console, err: Console) -> None:
     if out is not None:
         write_outputs(out, setup, results, report, cluster_path.stem)
     if args.json:
-        print(json.dumps(report, indent=2, allow_nan=False))
+        print(report_json(report))
     else:
         render(report, console)
 
@@ -80,7 +80,7 @@ def write_outputs(out: Path, setup: ComparisonSetup, results: dict, report: dict
     plot_latency_cdf(out / "latency_cdf.png", first, f"End-to-end latency on {cluster}, {rate}")
     throughput = {trace: {p: r.throughput for p, r in by_policy.items()} for trace, by_policy in results.items()}
     plot_throughput(out / "throughput.png", throughput, f"Throughput at 95% attainment, SLO x{setup.slo_scale:g}")
-    atomic_write_text(out / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(out / "report.json", report_json(report) + "\n")
 
 
 def _x(value: float | None) -> str:

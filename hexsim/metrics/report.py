@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from hexsim.metrics.records import RunRecords
+from hexsim.metrics.records import QueryRecord, RunRecords
 from hexsim.metrics.summary import (
     attainment,
     completed_percentiles,
@@ -17,32 +17,39 @@ from hexsim.metrics.summary import (
 )
 
 
-def _seconds(value: float | None) -> float | None:
+def json_seconds(value: float | None) -> float | None:
     """JSON-safe seconds: None for infinite or missing values, rounded to microseconds."""
     if value is None or math.isinf(value):
         return None
     return round(value, 6)
 
 
-def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) -> dict:
-    queries = run.queries
-    p50, p95, p99 = completed_percentiles(queries, (50, 95, 99))
+def deadline_summary(queries: Sequence[QueryRecord], base_slo: float, scales: Sequence[float]) -> dict:
+    """Attainment at each SLO scale and the p95/p99 latency deadlines, in seconds and base SLOs."""
     deadline95 = latency_deadline(queries, 0.95)
     deadline99 = latency_deadline(queries, 0.99)
     return {
         "attainment": {f"{s:g}": round(attainment(queries, s * base_slo), 6) for s in scales},
-        "deadline_p95_s": _seconds(deadline95),
-        "deadline_p95_scale": _seconds(deadline95 / base_slo),
-        "deadline_p99_s": _seconds(deadline99),
-        "deadline_p99_scale": _seconds(deadline99 / base_slo),
-        "p50_s": _seconds(p50),
-        "p95_s": _seconds(p95),
-        "p99_s": _seconds(p99),
+        "deadline_p95_s": json_seconds(deadline95),
+        "deadline_p95_scale": json_seconds(deadline95 / base_slo),
+        "deadline_p99_s": json_seconds(deadline99),
+        "deadline_p99_scale": json_seconds(deadline99 / base_slo),
+    }
+
+
+def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) -> dict:
+    queries = run.queries
+    p50, p95, p99 = completed_percentiles(queries, (50, 95, 99))
+    return {
+        **deadline_summary(queries, base_slo, scales),
+        "p50_s": json_seconds(p50),
+        "p95_s": json_seconds(p95),
+        "p99_s": json_seconds(p99),
         "completed": sum(1 for q in queries if q.finished is not None),
         "queries": len(queries),
         "calls": len(run.calls),
         "preemptions": sum(c.preemptions for c in run.calls),
-        "makespan_s": _seconds(run.makespan),
+        "makespan_s": json_seconds(run.makespan),
         "utilisation": {name: round(u, 6) for name, u in utilisation(run).items()},
         "queue_wait": {
             step: {k: round(v, 6) for k, v in w.items()} for step, w in queue_wait_by_step(run.calls).items()

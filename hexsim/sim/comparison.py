@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hexsim.cluster import ClusterSpec
 from hexsim.metrics.records import QueryRecord
+from hexsim.metrics.report import deadline_summary, json_seconds
 from hexsim.metrics.summary import attainment, completed_percentiles, latency_deadline
 from hexsim.metrics.throughput import max_rate
 from hexsim.scheduler.config import SchedulerConfig
@@ -72,10 +73,6 @@ def compare_trace(
     return results
 
 
-def _seconds(value: float | None) -> float | None:
-    return None if value is None or math.isinf(value) else round(value, 6)
-
-
 def _ratio(numerator: float, denominator: float) -> float | None:
     if math.isinf(numerator) or math.isinf(denominator) or denominator == 0:
         return None
@@ -83,17 +80,8 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def rate_summary(setup: ComparisonSetup, queries: Sequence[QueryRecord]) -> dict:
-    base = setup.base_slo
-    d95, d99 = latency_deadline(queries, 0.95), latency_deadline(queries, 0.99)
     (p95,) = completed_percentiles(queries, (95,))
-    return {
-        "attainment": {f"{s:g}": round(attainment(queries, s * base), 6) for s in setup.scales},
-        "deadline_p95_s": _seconds(d95),
-        "deadline_p95_scale": _seconds(d95 / base),
-        "deadline_p99_s": _seconds(d99),
-        "deadline_p99_scale": _seconds(d99 / base),
-        "p95_s": _seconds(p95),
-    }
+    return {**deadline_summary(queries, setup.base_slo, setup.scales), "p95_s": json_seconds(p95)}
 
 
 def trace_report(setup: ComparisonSetup, results: dict[str, PolicyResult]) -> dict:

@@ -43,8 +43,7 @@ class SimulatedCluster:
         ]
         self.names = [inst.name for inst in cluster.instances]
         self.gpus = [inst.gpu for inst in cluster.instances]
-        self.started: list[tuple[QueryState, Query]] = []
-        self.query_of: dict[QueryState, Query] = {}
+        self.query_of: dict[QueryState, Query] = {}  # in order of arrival
         self.tasks: list[CallTask] = []
 
     def run(self, queries: Sequence[Query], until: float | None = None) -> RunRecords:
@@ -61,7 +60,6 @@ class SimulatedCluster:
                 yield env.timeout(delay)
             slo = query.slo if query.slo is not None else self.slo
             state = self.scheduler.query_arrived(query.id, slo, env.now)
-            self.started.append((state, query))
             self.query_of[state] = query
             self._start_stage(state, query, 0)
 
@@ -105,7 +103,7 @@ class SimulatedCluster:
         )
         return RunRecords(
             policy=self.scheduler.policy.name,
-            queries=tuple(query_record(state, query) for state, query in self.started),
+            queries=tuple(query_record(state, query) for state, query in self.query_of.items()),
             calls=tuple(call_record(t, names[t.instance]) for t in self.tasks),
             instances=instances,
             makespan=self.env.now,

@@ -22,14 +22,14 @@ from hexsim.atomic import atomic_write_text
 from hexsim.cluster import load_cluster
 from hexsim.metrics.base_slo import base_slo
 from hexsim.metrics.summary import latency_deadline
-from hexsim.resources import default_cluster, default_trace
+from hexsim.resources import default_cluster
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.template import default_template
 from hexsim.tune.objective import Workload, run_queries
 from hexsim.workload.traces import load_trace
+from traces import trace_paths
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "data" / "traces"
 CAPS = (0, 1, 2, 4, 8, 16)
 POLICIES = ("wb-fcfs", "hexgen")
 RATE = 0.045
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
-    paths = sorted(SHARED.glob("chess_bird_trace*.json")) or [default_trace()]
+    paths = trace_paths()
     queries = tuple(q for path in paths for q in load_trace(path))
     cluster = load_cluster(default_cluster())
     slo = base_slo(i.profile for i in cluster.instances)

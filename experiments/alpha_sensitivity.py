@@ -22,16 +22,16 @@ from hexsim.atomic import atomic_write_text
 from hexsim.cluster import load_cluster
 from hexsim.metrics.base_slo import base_slo
 from hexsim.metrics.plots import save_figure
-from hexsim.resources import default_cluster, default_trace
+from hexsim.resources import default_cluster
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.template import default_template
 from hexsim.tune.objective import Workload, score
 from hexsim.tune.runner import TuneSetup, tune
 from hexsim.tune.space import PAPER_ALPHA_GRID, config_from_params
 from hexsim.workload.traces import load_trace
+from traces import trace_paths
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "data" / "traces"
 ALPHAS = tuple(round(a, 1) for a in np.linspace(0.0, 1.0, 11))
 RATES = (0.02, 0.03, 0.04)
 SEEDS = (0, 1, 2)
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    paths = sorted(SHARED.glob("chess_bird_trace*.json")) or [default_trace()]
+    paths = trace_paths()
     queries = tuple(q for path in paths for q in load_trace(path))
     cluster = load_cluster(default_cluster())
     base = Workload(

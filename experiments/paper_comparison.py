@@ -20,23 +20,21 @@ from hexsim.cluster import load_cluster
 from hexsim.metrics.base_slo import base_slo
 from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
 from hexsim.metrics.summary import DEFAULT_SCALES
-from hexsim.resources import bundled_dir, default_trace
+from hexsim.resources import bundled_dir
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import POLICIES
 from hexsim.scheduler.template import default_template
 from hexsim.sim.comparison import ComparisonSetup, compare_trace, trace_report
 from hexsim.workload.traces import load_trace
+from traces import trace_paths
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "data" / "traces"
 CLUSTERS = {"A100+A100+A6000+L40S": "paper.toml", "A100+A6000+A100+A6000": "paper-alt.toml"}
 PAPER = {"deadline": (1.41, 1.67), "throughput": (1.65, 1.75)}
 
 
 def traces() -> dict:
-    shared = sorted(SHARED.glob("chess_bird_trace*.json"))
-    paths = shared or [default_trace()]
-    return {path.stem: load_trace(path) for path in paths}
+    return {path.stem: load_trace(path) for path in trace_paths()}
 
 
 def ratio_cells(values: list) -> str:

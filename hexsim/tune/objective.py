@@ -1,6 +1,7 @@
 """What a trial scores: one scheduler config simulated over several seeds and arrival rates."""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,14 @@ def run_queries(workload: Workload, config: SchedulerConfig, rate: float, seed: 
     )
 
 
+def run_value(workload: Workload, queries: Sequence[QueryRecord]) -> float:
+    """One run's attainment, or latency deadline in base SLOs, as `score` averages them."""
+    if workload.objective == "attainment":
+        return attainment(queries, workload.slo_scale * workload.base_slo)
+    deadline = latency_deadline(queries, workload.target) / workload.base_slo
+    return UNMET_DEADLINE_SCALE if math.isinf(deadline) else deadline
+
+
 def score(workload: Workload, config: SchedulerConfig) -> float:
     """The objective averaged over seeds (and, but for throughput, arrival rates)."""
     slo = workload.slo_scale * workload.base_slo
@@ -55,11 +64,5 @@ def score(workload: Workload, config: SchedulerConfig) -> float:
 
             values.append(max_rate(attained, workload.target, workload.rates[0]))
             continue
-        for rate in workload.rates:
-            queries = run_queries(workload, config, rate, seed)
-            if workload.objective == "attainment":
-                values.append(attainment(queries, slo))
-            else:
-                deadline = latency_deadline(queries, workload.target) / workload.base_slo
-                values.append(UNMET_DEADLINE_SCALE if math.isinf(deadline) else deadline)
+        values += [run_value(workload, run_queries(workload, config, rate, seed)) for rate in workload.rates]
     return float(np.mean(values))

@@ -1,10 +1,11 @@
 """The shipped profiles are what hexsim.profiles.shipped makes, and behave like engines."""
 
+from dataclasses import astuple, replace
 from pathlib import Path
 
 import pytest
 
-from hexsim.profiles.files import format_profile, profile_catalog
+from hexsim.profiles.files import load_profile, profile_catalog
 from hexsim.profiles.shipped import GPUS, MODELS, profile_file_name, shipped_profiles
 from hexsim.resources import bundled_dir
 
@@ -16,12 +17,15 @@ def test_every_model_and_gpu_is_shipped():
     assert shipped == {(m, g) for m in MODELS for g in GPUS}
 
 
-def test_shipped_files_are_regenerated_exactly():
+def test_shipped_files_are_regenerated():
+    # To the last few bits only: BLAS builds differ in the rounding of the fits' linear algebra.
     if not STEPS.is_file():
         pytest.skip("the shared measurements are not beside this checkout")
     for profile in shipped_profiles(STEPS):
         path = bundled_dir("profiles") / "instances" / profile_file_name(profile)
-        assert path.read_text() == format_profile(profile), path.name
+        shipped = load_profile(path)
+        assert replace(shipped, coefficients=profile.coefficients) == profile, path.name
+        assert astuple(shipped.coefficients) == pytest.approx(astuple(profile.coefficients), rel=1e-12), path.name
 
 
 @pytest.mark.parametrize("profile", list(profile_catalog().values()), ids=lambda p: f"{p.model}-{p.gpu}-tp{p.tp}")

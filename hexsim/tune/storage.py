@@ -79,7 +79,9 @@ def recover_orphans(study: optuna.Study) -> None:
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+        # An enqueued trial's own parameters are its fixed ones; it may have died before drawing them all.
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        study.enqueue_trial(params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
 
 
 def _alive(pid: int) -> bool:

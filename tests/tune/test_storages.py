@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hexsim.tune.runner import TuneSetup, tune
-from hexsim.tune.storage import open_storage, owner_tag
+from hexsim.tune.space import starting_points, suggest_config
+from hexsim.tune.storage import OWNER, open_storage, owner_tag, recover_orphans
 from tests.tune.helpers import small_workload
 
 POSTGRES = os.environ.get("HEXSIM_TEST_POSTGRES")
@@ -96,8 +98,26 @@ def test_a_killed_worker_loses_no_trial_and_none_counts_twice(tmp_path):
     assert [t.state for t in after if t.number == orphan[0].number] == [TrialState.FAIL]
     retried = [t for t in complete if t.user_attrs.get("retry_of") == orphan[0].number]
     assert len(retried) == 1
-    # A trial killed before it drew its parameters is retried with freshly drawn ones.
-    assert retried[0].params == orphan[0].params or not orphan[0].params
+    # A starting point comes back whole; a sampled trial keeps what it had drawn.
+    assert orphan[0].system_attrs.get("fixed_params", {}).items() <= retried[0].params.items()
+    assert orphan[0].params.items() <= retried[0].params.items()
+
+
+def test_an_orphaned_starting_point_is_retried_with_all_its_parameters(tmp_path):
+    # The worker died after drawing alpha alone: the retry must still be the whole starting point.
+    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'study.log'}"), direction="maximize")
+    point = starting_points()[1]
+    study.enqueue_trial(point)
+    trial = study.ask()
+    trial.suggest_float("alpha", 0.0, 1.0)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    trial.set_user_attr(OWNER, f"{socket.gethostname()}:{dead.pid}")
+    recover_orphans(study)
+    retry = study.ask()
+    config = suggest_config(retry, "hexgen")
+    assert retry.user_attrs["retry_of"] == trial.number
+    assert {k: getattr(config, k) for k in point} == point
 
 
 def _has_study(url: str) -> bool:

@@ -13,10 +13,8 @@ from pathlib import Path
 import optuna
 
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.resources import default_cluster, default_trace
-from hexsim.scheduler.template import default_template
-from hexsim.tune.objective import Workload
 from hexsim.tune.runner import TuneSetup, tune
 from hexsim.workload.traces import load_trace
 
@@ -30,20 +28,13 @@ def main() -> None:
     parser.add_argument("--trace", type=Path, default=SHARED if SHARED.is_file() else default_trace())
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cluster = load_cluster(default_cluster())
-    workload = Workload(
-        cluster=cluster,
-        queries=tuple(load_trace(args.trace)),
-        template=default_template(),
-        base_slo=base_slo(i.profile for i in cluster.instances),
-        rates=(0.03,),
-        seeds=(0, 1, 2),
-        slo_scale=2.0,
+    setup = Experiment.create(
+        load_cluster(default_cluster()), load_trace(args.trace), rates=(0.03,), seeds=(0, 1, 2), slo_scale=2.0
     )
     with tempfile.TemporaryDirectory() as folder:
         storage = f"journal:{Path(folder) / 'bench.log'}"
         start = time.perf_counter()
-        study = tune(TuneSetup(workload, "hexgen", args.trials, jobs=args.jobs, storage=storage, study_name="bench"))
+        study = tune(TuneSetup(setup, args.trials, jobs=args.jobs, storage=storage, study_name="bench"))
         wall = time.perf_counter() - start
         best_value, best_params = study.best_value, study.best_params
     print(

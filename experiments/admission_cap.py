@@ -14,20 +14,19 @@ results/admission_cap.md.
 
 import argparse
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hexsim.atomic import atomic_write_text
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.metrics.summary import latency_deadline
 from hexsim.resources import default_cluster
 from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.template import default_template
-from hexsim.tune.objective import Workload, run_queries
-from hexsim.workload.traces import load_trace
-from traces import trace_paths
+from hexsim.sim.simulate import run_experiment
+from traces import pooled_queries, trace_paths
 
 HERE = Path(__file__).resolve().parent
 CAPS = (0, 1, 2, 4, 8, 16)
@@ -43,16 +42,15 @@ def main() -> None:
     args = parser.parse_args()
 
     paths = trace_paths()
-    queries = tuple(q for path in paths for q in load_trace(path))
-    cluster = load_cluster(default_cluster())
-    slo = base_slo(i.profile for i in cluster.instances)
-    workload = Workload(cluster, queries, default_template(), slo, (RATE,), SEEDS, 2.0)
+    queries = pooled_queries(paths)
+    setup = Experiment.create(load_cluster(default_cluster()), queries, rates=(RATE,), seeds=SEEDS)
+    slo = setup.base_slo
 
     deadlines: dict[tuple[str, int, float], float] = {}
     for policy in POLICIES:
         for cap in CAPS:
-            config = SchedulerConfig(policy=policy, max_running=cap)
-            runs = [run_queries(workload, config, RATE, seed) for seed in SEEDS]
+            capped = replace(setup, config=SchedulerConfig(policy=policy, max_running=cap))
+            runs = [run_experiment(capped, RATE, seed) for seed in SEEDS]
             for share in SHARES:
                 deadlines[policy, cap, share] = float(np.mean([latency_deadline(r, share) / slo for r in runs]))
 

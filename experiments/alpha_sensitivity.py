@@ -20,16 +20,15 @@ from matplotlib.figure import Figure
 
 from hexsim.atomic import atomic_write_text
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.metrics.plots import save_figure
 from hexsim.resources import default_cluster
 from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.template import default_template
-from hexsim.tune.objective import Workload, run_queries, run_value
+from hexsim.sim.simulate import run_experiment
+from hexsim.tune.objective import run_value
 from hexsim.tune.runner import TuneSetup, tune
 from hexsim.tune.space import PAPER_ALPHA_GRID, config_from_params
-from hexsim.workload.traces import load_trace
-from traces import trace_paths
+from traces import pooled_queries, trace_paths
 
 HERE = Path(__file__).resolve().parent
 ALPHAS = tuple(round(a, 1) for a in np.linspace(0.0, 1.0, 11))
@@ -38,10 +37,10 @@ SEEDS = (0, 1, 2)
 HELD_OUT = (10, 11, 12, 13, 14)
 
 
-def both_values(workload: Workload, config: SchedulerConfig, rate: float, seed: int) -> tuple[float, float]:
+def both_values(setup: Experiment, config: SchedulerConfig, rate: float, seed: int) -> tuple[float, float]:
     """Attainment and latency deadline (x base SLO) of one run, as `score` counts them."""
-    queries = run_queries(workload, config, rate, seed)
-    return run_value(workload, queries), run_value(replace(workload, objective="deadline"), queries)
+    queries = run_experiment(replace(setup, config=config), rate, seed)
+    return run_value(setup, "attainment", queries), run_value(setup, "deadline", queries)
 
 
 def main() -> None:
@@ -52,11 +51,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     paths = trace_paths()
-    queries = tuple(q for path in paths for q in load_trace(path))
-    cluster = load_cluster(default_cluster())
-    base = Workload(
-        cluster, queries, default_template(), base_slo(i.profile for i in cluster.instances), RATES, SEEDS, 2.0
-    )
+    queries = pooled_queries(paths)
+    base = Experiment.create(load_cluster(default_cluster()), queries, rates=RATES, seeds=SEEDS, slo_scale=2.0)
     # Each run is scored both ways; means are taken in score()'s order (seeds, then rates).
     attained, late = {}, {}
     for a in ALPHAS:
@@ -66,7 +62,7 @@ def main() -> None:
     attain = {(a, r): float(np.mean([attained[a, s, r] for s in SEEDS])) for a in ALPHAS for r in RATES}
     deadline = {(a, r): float(np.mean([late[a, s, r] for s in SEEDS])) for a in ALPHAS for r in RATES}
 
-    study = tune(TuneSetup(base, "hexgen", args.trials))
+    study = tune(TuneSetup(base, args.trials))
     tuned = config_from_params(study.best_params, "hexgen")
     grid_alpha = max(PAPER_ALPHA_GRID, key=lambda a: float(np.mean([attained[a, s, r] for s in SEEDS for r in RATES])))
     held = replace(base, seeds=HELD_OUT)

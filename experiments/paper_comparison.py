@@ -13,18 +13,18 @@ beside the paper's headline numbers.
 import argparse
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from hexsim.atomic import atomic_write_text
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
 from hexsim.metrics.summary import DEFAULT_SCALES
 from hexsim.resources import bundled_dir
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import POLICIES
-from hexsim.scheduler.template import default_template
-from hexsim.sim.comparison import ComparisonSetup, compare_trace, trace_report
+from hexsim.sim.comparison import compare_trace, trace_report
 from hexsim.workload.traces import load_trace
 from traces import trace_paths
 
@@ -72,21 +72,20 @@ def main() -> None:
     ]
     report = {}
     for label, file in CLUSTERS.items():
-        cluster = load_cluster(bundled_dir("clusters") / file)
-        base = base_slo(i.profile for i in cluster.instances)
-        setup = ComparisonSetup(
-            cluster=cluster,
-            policies=list(POLICIES.values()),
-            config=SchedulerConfig(),
-            template=default_template(),
-            base_slo=base,
-            rates=args.rates,
+        setup = Experiment.create(
+            load_cluster(bundled_dir("clusters") / file),
+            (),
+            rates=tuple(args.rates),
             slo_scale=args.slo_scale,
-            scales=sorted(set(DEFAULT_SCALES) | {args.slo_scale}),
             seeds=tuple(range(args.seed, args.seed + args.seeds)),
         )
-        results = {name: compare_trace(setup, queries) for name, queries in workloads.items()}
-        reports = {name: trace_report(setup, r) for name, r in results.items()}
+        base = setup.base_slo
+        scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
+        results = {
+            name: compare_trace(replace(setup, queries=tuple(queries)), list(POLICIES))
+            for name, queries in workloads.items()
+        }
+        reports = {name: trace_report(setup, scales, r) for name, r in results.items()}
         report[label] = {"base_slo_s": base, "traces": reports}
 
         stem = file.removesuffix(".toml")

@@ -1,25 +1,25 @@
 """Write outputs to a temporary file in the target folder and rename, so nothing is half-written."""
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-# mkstemp creates files readable by the owner only; outputs get the usual umask-based mode.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 @contextmanager
 def atomic_open(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
-    """Open `path` for writing; it appears, complete, only if the block succeeds."""
+    """Open `path` for writing; it appears, complete, only if the block succeeds.
+
+    The temporary file is created with mode 0o666 less the umask, like any output file
+    (tempfile.mkstemp would make it readable by its owner only).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
         os.replace(tmp, target)

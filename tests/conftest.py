@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from hexsim.scheduler.core import Scheduler
-from hexsim.sim.engine import Engine
+from hexsim.engine.planner import Planner
+from hexsim.scheduler.core import SchedulerCore
 
 
 @pytest.fixture
@@ -13,17 +13,17 @@ def watched(monkeypatch):
     """Count completions per call and check the KV cache between every two engine iterations."""
     finished: Counter = Counter()
     kv_checks = []
-    original_finished = Scheduler.call_finished
-    original_plan = Engine._plan_jump
+    original_finished = SchedulerCore._call_finished
+    original_plan = Planner.plan
 
-    def call_finished(self, task, now):
-        finished[id(task)] += 1
-        return original_finished(self, task, now)
+    def call_finished(self, event, now):
+        finished[event.call] += 1
+        return original_finished(self, event, now)
 
-    def plan_jump(self):
+    def plan(self, limit=None):
         kv_checks.append((self.kv_blocks_in_use(), self.used_blocks, self.capacity))
-        return original_plan(self)
+        return original_plan(self, limit)
 
-    monkeypatch.setattr(Scheduler, "call_finished", call_finished)
-    monkeypatch.setattr(Engine, "_plan_jump", plan_jump)
+    monkeypatch.setattr(SchedulerCore, "_call_finished", call_finished)
+    monkeypatch.setattr(Planner, "plan", plan)
     return finished, kv_checks

@@ -1,11 +1,16 @@
 """The CLI on bad input: one line on stderr, exit status 2, no traceback, nothing written."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from hexsim.cli import main
+from hexsim.cli import simulate as simulate_command
+from hexsim.errors import ParameterError
 
 LLAMA = "meta-llama/Llama-3.1-70B-Instruct"
 OUT_FLAGS = ["--out", "outdir", "--timeline", "timeline.json"]
@@ -117,3 +122,31 @@ def test_simulate_two_policies_json(tmp_path):
     assert report["base_slo_s"] > 0
     # Nothing but the input in the working folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(
+            ["tune", "--sampler", "gp"],
+            "hexsim: error: --sampler: gp needs PyTorch",
+            marks=pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="PyTorch is installed"),
+        ),
+        (
+            ["profile", "predict", "--model", "Llama-3.1-8B", "--gpu", "L4", "--input", "1000000", "--output", "10"],
+            "hexsim: error: --input: 1000000 + 10 output tokens do not fit the KV cache",
+        ),
+    ],
+)
+def test_a_parameter_error_of_the_library_names_the_flag_that_set_it(tmp_path, args, expected):
+    assert_user_error(tmp_path, args, expected)
+
+
+@pytest.mark.parametrize(("parameter", "shown"), [("slo_scale", "--slo-scale"), ("alpha", "alpha")])
+def test_a_parameter_is_reported_under_its_flag_or_else_by_name(monkeypatch, capsys, parameter, shown):
+    def run(args, console, err):
+        raise ParameterError(parameter, "bad value")
+
+    monkeypatch.setattr(simulate_command, "run", run)
+    assert main(["simulate"]) == 2
+    assert capsys.readouterr().err == f"hexsim: error: {shown}: bad value\n"

@@ -1,6 +1,10 @@
-"""Every command's --help renders: no stray format escapes, every option explained."""
+"""Every command's --help renders: no stray format escapes, every option explained, no heavy import."""
 
 import argparse
+import subprocess
+import sys
+
+import pytest
 
 from hexsim.cli import build_parser
 
@@ -28,3 +32,17 @@ def test_every_option_has_a_help_text():
         for action in parser._actions:
             if action.option_strings and action.help != argparse.SUPPRESS:
                 assert action.help, (" ".join(path), action.option_strings)
+
+
+HEAVY = {"numpy", "scipy", "simpy", "optuna", "matplotlib", "httpx", "uvicorn", "starlette"}
+
+
+@pytest.mark.parametrize("args", [["-c", "import hexsim.cli"], ["-m", "hexsim.cli", "--help"]])
+def test_the_parsers_import_no_heavy_package(args):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args], capture_output=True, text=True, timeout=60, check=True
+    )
+    # Lines read "import time: self [us] | cumulative | package.module", indented by depth.
+    names = {line.split("|")[2].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "hexsim.cli" in names
+    assert {name.split(".")[0] for name in names} & HEAVY == set()

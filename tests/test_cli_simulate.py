@@ -55,6 +55,10 @@ def test_out_and_timeline_agree_with_the_report(capsys, small_trace, tmp_path):
     with (out / "calls_lor.csv").open() as handle:
         calls = list(csv.DictReader(handle))
     assert len(calls) == summary["calls"] == sum(q.n_calls for q in load_trace(small_trace))
+    decisions = [json.loads(line) for line in (out / "decisions_lor.jsonl").read_text().splitlines()]
+    finished = {(r["query"], r["stage"], r["index"]) for r in decisions if r.get("event") == "call_finished"}
+    assert finished == {(c["query_id"], int(c["stage"]), int(c["index"])) for c in calls}
+    assert sum(r.get("decision") == "admit" for r in decisions) == len(calls)
 
     events = json.loads(timeline.read_text())["traceEvents"]
     busy = defaultdict(float)

@@ -5,13 +5,10 @@ from pathlib import Path
 import pytest
 
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.metrics.summary import latency_deadline
 from hexsim.resources import default_cluster
-from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.registry import get_policy
-from hexsim.scheduler.template import default_template
-from hexsim.sim.comparison import ComparisonSetup, compare_trace
+from hexsim.sim.comparison import compare_trace
 from hexsim.workload.traces import load_trace
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "traces"
@@ -22,18 +19,8 @@ def test_hexgen_has_lower_deadline_and_higher_throughput_than_vllm(trace):
     path = SHARED / f"chess_bird_trace{trace}.json"
     if not path.is_file():
         pytest.skip("the shared traces are not beside this checkout")
-    cluster = load_cluster(default_cluster())
-    setup = ComparisonSetup(
-        cluster=cluster,
-        policies=[get_policy("vllm"), get_policy("hexgen")],
-        config=SchedulerConfig(),
-        template=default_template(),
-        base_slo=base_slo(i.profile for i in cluster.instances),
-        rates=[0.03],
-        slo_scale=3.0,
-        scales=[3.0],
-    )
-    results = compare_trace(setup, load_trace(path))
+    setup = Experiment.create(load_cluster(default_cluster()), load_trace(path), rates=(0.03,), slo_scale=3.0)
+    results = compare_trace(setup, ["vllm", "hexgen"])
     vllm, hexgen = results["vllm"], results["hexgen"]
     assert latency_deadline(hexgen.by_rate[0], 0.95) < latency_deadline(vllm.by_rate[0], 0.95)
     assert hexgen.throughput > vllm.throughput

@@ -1,7 +1,6 @@
 """Per-query and per-call CSV exports of a run."""
 
 import csv
-from dataclasses import fields
 from pathlib import Path
 
 from hexsim.atomic import atomic_open
@@ -9,7 +8,7 @@ from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 
 
 def _write(path: Path, kind: type, rows) -> None:
-    names = [f.name for f in fields(kind)]
+    names = list(kind._fields)
     with atomic_open(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(names)

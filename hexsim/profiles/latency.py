@@ -13,7 +13,6 @@ chunking changes the number of iterations but not the quadratic cost.
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +51,11 @@ class Profile:
     def kv_capacity_blocks(self) -> int:
         return self.kv_capacity_tokens // self.block_size
 
+    @property
+    def kv_capacity_tokens_usable(self) -> int:
+        """The longest sequence (prompt plus output) the KV cache can hold: whole blocks only."""
+        return self.kv_capacity_blocks * self.block_size
+
     def prefill_time(self, input_tokens: int) -> float:
         """Standalone time of a prompt, computed in chunks of the token budget; yields token 1."""
         chunks = math.ceil(input_tokens / self.max_num_batched_tokens)
@@ -70,14 +74,4 @@ class Profile:
 
     def standalone_time(self, input_tokens: int, output_tokens: float) -> float:
         """Latency of one call alone on an idle instance."""
-        return _standalone(self, input_tokens, output_tokens)
-
-    def decode_step_time(self, context_tokens: int) -> float:
-        """One decode iteration of a single sequence attending to `context_tokens`."""
-        c = self.coefficients
-        return c.base + c.decode_seq + c.context_token * context_tokens
-
-
-@lru_cache(maxsize=65536)
-def _standalone(profile: Profile, input_tokens: int, output_tokens: float) -> float:
-    return profile.prefill_time(input_tokens) + profile.decode_time(input_tokens, output_tokens)
+        return self.prefill_time(input_tokens) + self.decode_time(input_tokens, output_tokens)

@@ -24,6 +24,7 @@ HexGen-Text2SQL (predicted with `Profile.standalone_time`), and Splitwise's time
 decode iterations of llama2-70b on A100-80GB and H100-80GB at TP 2, 4 and 8.
 """
 
+import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
+from hexsim.atomic import atomic_write_text
 from hexsim.errors import InputError
 from hexsim.profiles.engine_defaults import MAX_NUM_SEQS, default_token_budget
 from hexsim.profiles.fit import predict
@@ -264,10 +266,8 @@ def efficiency_toml(fit: EfficiencyFit) -> str:
         "# hexsim.profiles.roofline.fit_efficiencies to the HexGen-Text2SQL step latencies of Llama-3.1-70B",
         f"# ({', '.join(f'{gpu} TP {tp}' for gpu, tp in STEP_LATENCY_TP.items())}) and Splitwise's llama2-70b",
         "# iterations on A100-80GB and H100-80GB at TP 2, 4, 8. Regenerate from the repository root with",
-        "#   python -c 'from hexsim.profiles.roofline import *; print(efficiency_toml(fit_measurement_files(",
-        '#     "../shared/data/measurements/step_latency_llama31_70b.csv",',
-        '#     "../shared/data/measurements/splitwise_perf_model.csv")), end="")\' \\',
-        "#     > profiles/roofline_efficiency.toml",
+        "#   python -m hexsim.profiles.roofline ../shared/data/measurements/step_latency_llama31_70b.csv \\",
+        "#     ../shared/data/measurements/splitwise_perf_model.csv",
         "# Splitwise's serving stack took a further, per iteration (fitted, not used by profiles):",
         *(
             f"#   {hw}: {stack.fixed_s * 1e3:.2f} ms + {stack.per_worker_s * 1e3:.2f} ms per worker beyond the first"
@@ -294,3 +294,9 @@ def load_efficiencies(path: str | Path) -> Efficiencies:
 @cache
 def default_efficiencies() -> Efficiencies:
     return load_efficiencies(bundled_dir("profiles") / "roofline_efficiency.toml")
+
+
+if __name__ == "__main__":
+    atomic_write_text(
+        bundled_dir("profiles") / "roofline_efficiency.toml", efficiency_toml(fit_measurement_files(*sys.argv[1:3]))
+    )

@@ -1,1 +1,4 @@
-"""The scheduler core shared by the simulator and the live gateway (no simpy, asyncio or HTTP)."""
+"""The scheduler core both runtimes drive through the same seam: events in, decisions out.
+
+It imports no simpy, asyncio or HTTP library and reads no clock.
+"""

@@ -1,4 +1,4 @@
-"""The scheduler's configuration: policy and hyperparameters, from a TOML `[scheduler]` table.
+"""The scheduler's configuration: policy and hyperparameters (the `[scheduler]` TOML table).
 
     [scheduler]
     policy = "hexgen"   # a registered policy name
@@ -6,16 +6,24 @@
     beta = 10.0         # seconds^2: scale of the queue-balance term
     eps = 1.0           # seconds: floor of an instance's queued work in the balance term
     max_running = 0     # calls an instance may run at once (0: as many as the engine takes)
-
-The simulator, the tuner and the live gateway all read this same table.
 """
 
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 
-from hexsim.errors import InputError
-from hexsim.tomlfile import Table, read_toml
+from hexsim.errors import ParameterError
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+RULES = {
+    "alpha": (lambda v: _number(v) and 0.0 <= v <= 1.0, "a number from 0 to 1"),
+    "beta": (lambda v: _number(v) and 0.0 < v < math.inf, "a positive number"),
+    "eps": (lambda v: _number(v) and 0.0 < v < math.inf, "a positive number"),
+    "max_running": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
+}
 
 
 @dataclass(frozen=True)
@@ -26,41 +34,13 @@ class SchedulerConfig:
     eps: float = 1.0
     max_running: int = 0
 
-
-RULES = {
-    "alpha": (lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1"),
-    "beta": (lambda v: 0.0 < v < math.inf, "a positive number"),
-    "eps": (lambda v: 0.0 < v < math.inf, "a positive number"),
-    "max_running": (lambda v: isinstance(v, int) and v >= 0, "a non-negative integer"),
-}
-
-
-def config_from_table(table: Table) -> SchedulerConfig:
-    from hexsim.scheduler.registry import POLICIES
-
-    names = {f.name for f in fields(SchedulerConfig)}
-    table.check_keys(names)
-    default = SchedulerConfig()
-    values = {}
-    for name in sorted(names):
-        if name == "policy":
-            policy = table.get("policy", str, default.policy)
-            if policy not in POLICIES:
-                raise table.fail("policy", f"unknown policy {policy!r} (known: {', '.join(POLICIES)})")
-            values[name] = policy
-        else:
-            check, rule = RULES[name]
-            kind = int if isinstance(getattr(default, name), int) else (int, float)
-            values[name] = table.get(name, kind, getattr(default, name), check=check, rule=rule)
-    return SchedulerConfig(**values)
-
-
-def load_scheduler_config(path: str | Path) -> SchedulerConfig:
-    """The `[scheduler]` table of a TOML file (other tables are left to their readers)."""
-    doc = read_toml(path)
-    if "scheduler" not in doc:
-        raise InputError(str(path), "missing table '[scheduler]'")
-    return config_from_table(Table(doc["scheduler"], path, "scheduler."))
+    def __post_init__(self) -> None:
+        if not isinstance(self.policy, str) or not self.policy:
+            raise ParameterError("policy", f"must be a policy name, got {self.policy!r}")
+        for name, (check, rule) in RULES.items():
+            value = getattr(self, name)
+            if not check(value):
+                raise ParameterError(name, f"must be {rule}, got {value!r}")
 
 
 def format_scheduler_config(config: SchedulerConfig) -> str:

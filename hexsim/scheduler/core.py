@@ -1,42 +1,48 @@
-"""The scheduler core both runtimes drive: stage deadlines, dispatch, local queues.
+"""The scheduler core both runtimes drive: events in, decisions out (see `events.py`).
 
-It never reads a clock (time comes in as `now`), and it sees a query only as far as it has
-gone: the runtime hands it each stage's calls when the stage becomes ready. Output lengths
-and later stages come from the workflow template, never from the trace.
+It keeps stage deadlines, dispatches each call to an instance, holds the calls an instance
+cannot take yet in the policy's order, and admits them when the instance has room: under the
+`max_running` cap of calls in flight, and while the runtime has not said the instance is full.
+It never reads a clock (time comes in as `now`) and sees a query only as far as it has gone:
+output lengths and later stages come from the workflow template, never from the trace.
 """
 
+import heapq
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
+from hexsim.errors import ParameterError
 from hexsim.profiles.latency import Profile
 from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.protocols import LocalQueue
+from hexsim.scheduler.estimates import Estimates
+from hexsim.scheduler.events import (
+    Admit,
+    CallFailed,
+    CallFinished,
+    CallId,
+    CallSpec,
+    CallStarted,
+    Decision,
+    Dispatch,
+    Event,
+    Fail,
+    InstanceRoom,
+    QueryArrived,
+    QueryFinished,
+    StageReady,
+)
 from hexsim.scheduler.registry import Policy, PolicyContext
-from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.scheduler.state import InstanceState, QueryState, ScheduledCall
 from hexsim.scheduler.template import WorkflowTemplate
-from hexsim.workload.model import Call
+
+# Queue keys are seconds; vLLM's request priority is an integer: keys reach it in milliseconds,
+# and a call without a deadline (an infinite SLO) goes after every call with one.
+PRIORITY_PER_SECOND = 1000
+NO_DEADLINE_PRIORITY = 2**63 - 1
+INF = float("inf")
 
 
-@dataclass(eq=False)
-class InstanceState:
-    """The scheduler's bookkeeping for one instance; dispatchers read it as an InstanceView."""
-
-    index: int
-    name: str
-    profile: Profile
-    outstanding: int = 0
-    queued_work: float = 0.0
-
-    @property
-    def model(self) -> str:
-        return self.profile.model
-
-    def est_compute(self, task: CallTask) -> float:
-        return self.profile.standalone_time(task.call.input_tokens, task.est_output)
-
-
-class Scheduler:
+class SchedulerCore:
     def __init__(
         self,
         policy: Policy,
@@ -49,65 +55,187 @@ class Scheduler:
         self.config = config
         self.model = model
         self.template = template
-        self.instances = [InstanceState(i, name, profile) for i, (name, profile) in enumerate(instances)]
-        self._candidates: dict[str, list[InstanceState]] = defaultdict(list)
+        estimates = Estimates()
+        self.instances = [InstanceState(i, name, profile, estimates) for i, (name, profile) in enumerate(instances)]
+        by_model: dict[str, list[InstanceState]] = defaultdict(list)
         for inst in self.instances:
-            self._candidates[inst.model].append(inst)
-        types = list(dict.fromkeys(inst.profile for inst in self._candidates[model]))
-        context = PolicyContext(config, template, types)
-        self.queues: list[LocalQueue] = [policy.queue() for _ in self.instances]
+            by_model[inst.model].append(inst)
+        self._candidates = by_model[model]
+        if not self._candidates:
+            raise ParameterError("model", f"no instance serves {model!r}")
+        types = list(dict.fromkeys(inst.profile for inst in self._candidates))
+        context = PolicyContext(config, template, types, estimates)
         self._dispatcher = policy.dispatcher(context)
+        self._order = policy.order(context)
         self._budget = policy.budget(context)
+        self.engine_priority = self._order.engine_priority
+        self._smallest_kv = min(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
+        self._largest_kv = max(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
+        self._outputs: dict[str, float] = {}
+        self._queries: dict[str, QueryState] = {}
+        self._calls: dict[CallId, ScheduledCall] = {}
+        self._dispatched = 0
+        self.handlers: dict[type, Callable[..., Sequence[Decision]]] = {
+            QueryArrived: self._query_arrived,
+            StageReady: self._stage_ready,
+            CallStarted: self._call_started,
+            CallFinished: self._call_finished,
+            CallFailed: self._call_failed,
+            InstanceRoom: self._instance_room,
+            QueryFinished: self._query_finished,
+        }
 
-    def query_arrived(self, query_id: str, slo: float, now: float) -> QueryState:
-        return QueryState(id=query_id, arrival=now, slo=slo)
+    def handle(self, event: Event, now: float) -> Sequence[Decision]:
+        """Take one event at time `now`; return the decisions the runtime must carry out, in order."""
+        return self.handlers[type(event)](event, now)
 
-    def stage_ready(self, state: QueryState, calls: Sequence[Call], now: float) -> list[CallTask]:
-        """Deadline and dispatch the calls of the query's next stage; returns them, queued."""
-        step = calls[0].step
-        occurrence = state.stages_of_step[step] = state.stages_of_step.get(step, 0) + 1
-        state.positions.append((step, occurrence))
-        state.pending = len(calls)
-        stage, model, template = state.stage, self.model, self.template
-        tasks = [
-            CallTask(state, stage, i, call, model, template.output(call.step), now) for i, call in enumerate(calls)
-        ]
-        deadline = self._budget.stage_deadline(state, tasks, now)
-        candidates = self._candidates[model]
-        for task in tasks:
-            task.deadline = deadline
-            inst = self._dispatcher.choose(task, candidates, now)
-            task.instance = inst.index
-            task.t_comp = inst.est_compute(task)
+    def instance_index(self, name: str) -> int:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst.index
+        raise ParameterError("instance", f"unknown instance {name!r}")
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _query_arrived(self, event: QueryArrived, now: float) -> Sequence[Decision]:
+        if event.query in self._queries:
+            raise ParameterError("query", f"query {event.query!r} arrived twice")
+        if not event.slo > 0.0:
+            raise ParameterError("slo", f"must be a positive number of seconds, got {event.slo!r}")
+        self._queries[event.query] = QueryState(event.query, now, event.slo)
+        return ()
+
+    def _stage_ready(self, event: StageReady, now: float) -> list[Decision]:
+        state = self._queries.get(event.query) or self._query(event.query)
+        if event.stage == state.stage + 1:
+            step = event.calls[0].step
+            occurrence = state.stages_of_step[step] = state.stages_of_step.get(step, 0) + 1
+            state.positions.append((step, occurrence))
+            state.stage_calls = 0
+            new_stage = True
+        elif event.stage == state.stage:
+            new_stage = False
+        else:
+            raise ParameterError("stage", f"query {event.query!r} is at stage {state.stage}, got stage {event.stage}")
+        first = state.stage_calls
+        state.stage_calls += len(event.calls)
+        outputs, stage, query = self._outputs, event.stage, state.id
+        calls = []
+        for i, spec in enumerate(event.calls):
+            est = outputs.get(spec.step)
+            if est is None:
+                est = outputs[spec.step] = self.template.output(spec.step)
+            calls.append(ScheduledCall((query, stage, first + i), state, spec, est))
+        if new_stage:
+            state.stage_deadline = self._budget.stage_deadline(state, calls, now)
+        deadline = state.stage_deadline
+        decisions: list[Decision] = []
+        touched: list[InstanceState] = []
+        choose, key, registry, smallest = self._dispatcher.choose, self._order.key, self._calls, self._smallest_kv
+        dispatched = self._dispatched
+        for call in calls:
+            call.deadline = deadline
+            spec = call.spec
+            tokens = spec.input_tokens + (spec.max_tokens or 0)
+            candidates = self._candidates if tokens <= smallest else self._fitting(tokens)
+            if not candidates:
+                decisions.append(Fail(call.id, self._too_large(spec)))
+                continue
+            inst = choose(call, candidates)
+            call.instance = inst.index
+            call.t_comp = t_comp = inst.est_compute(call)
+            call.key = call_key = key(call)
             inst.outstanding += 1
-            inst.queued_work += task.t_comp
-            self.queues[inst.index].push(task)
-        return tasks
+            inst.queued_work += t_comp
+            registry[call.id] = call
+            dispatched += 1
+            heapq.heappush(inst.held, (call_key, dispatched, call))
+            decisions.append(Dispatch(call.id, inst.index, deadline, call_key))
+            if inst not in touched:
+                touched.append(inst)
+        self._dispatched = dispatched
+        if len(touched) > 1:
+            touched.sort(key=_index)
+        for inst in touched:
+            self._admit(inst, decisions)
+        return decisions
 
-    def call_finished(self, task: CallTask, now: float) -> bool:
-        """Account for a finished call; True if it completes its stage."""
-        self._release(task)
-        state = task.query
-        state.pending -= 1
-        return state.pending == 0 and not state.failed
+    def _call_started(self, event: CallStarted, now: float) -> Sequence[Decision]:
+        call = self._admitted(event.call)
+        if not call.started:
+            call.started = True
+            self.instances[call.instance].running += 1
+        return ()
 
-    def call_failed(self, task: CallTask, now: float) -> None:
-        """A call the instance cannot run (it can never fit): its query will not finish."""
-        self._release(task)
-        task.query.failed = True
-        task.query.pending -= 1
+    def _call_finished(self, event: CallFinished, now: float) -> Sequence[Decision]:
+        return self._release(self._admitted(event.call))
 
-    def peek(self, instance: int) -> CallTask | None:
-        return self.queues[instance].peek()
+    def _call_failed(self, event: CallFailed, now: float) -> Sequence[Decision]:
+        return self._release(self._admitted(event.call))
 
-    def pop(self, instance: int) -> CallTask:
-        return self.queues[instance].pop()
+    def _instance_room(self, event: InstanceRoom, now: float) -> Sequence[Decision]:
+        inst = self.instances[event.instance]
+        inst.room = event.room
+        decisions: list[Decision] = []
+        self._admit(inst, decisions)
+        return decisions
 
-    def requeue(self, task: CallTask) -> None:
-        task.preemptions += 1
-        self.queues[task.instance].requeue(task)
+    def _query_finished(self, event: QueryFinished, now: float) -> Sequence[Decision]:
+        self._query(event.query)
+        del self._queries[event.query]
+        return ()
 
-    def _release(self, task: CallTask) -> None:
-        inst = self.instances[task.instance]
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _query(self, query: str) -> QueryState:
+        try:
+            return self._queries[query]
+        except KeyError:
+            raise ParameterError("query", f"unknown query {query!r}") from None
+
+    def _admitted(self, call_id: CallId) -> ScheduledCall:
+        call = self._calls.get(call_id)
+        if call is None or not call.admitted:
+            raise ParameterError("call", f"call {call_id!r} is not admitted")
+        return call
+
+    def _fitting(self, tokens: int) -> list[InstanceState]:
+        """The instances whose KV cache can hold a call of `tokens` prompt and output tokens."""
+        return [inst for inst in self._candidates if tokens <= inst.profile.kv_capacity_tokens_usable]
+
+    def _too_large(self, spec: CallSpec) -> str:
+        output = f" + {spec.max_tokens} output" if spec.max_tokens else ""
+        return (
+            f"{spec.input_tokens} prompt{output} tokens exceed the KV cache of every instance serving "
+            f"{self.model} (at most {self._largest_kv} tokens)"
+        )
+
+    def _admit(self, inst: InstanceState, decisions: list[Decision]) -> None:
+        """Admit the instance's held calls, in queue order, while it has room."""
+        held, cap = inst.held, self.config.max_running
+        while held and inst.room and (not cap or inst.in_flight < cap):
+            call = heapq.heappop(held)[2]
+            call.admitted = True
+            inst.in_flight += 1
+            priority = 0
+            if self.engine_priority:
+                priority = round(call.key * PRIORITY_PER_SECOND) if call.key < INF else NO_DEADLINE_PRIORITY
+            decisions.append(Admit(call.id, inst.index, priority))
+
+    def _release(self, call: ScheduledCall) -> Sequence[Decision]:
+        del self._calls[call.id]
+        inst = self.instances[call.instance]
         inst.outstanding -= 1
-        inst.queued_work = inst.queued_work - task.t_comp if inst.outstanding else 0.0
+        inst.in_flight -= 1
+        if call.started:
+            inst.running -= 1
+        inst.queued_work = inst.queued_work - call.t_comp if inst.outstanding else 0.0
+        if not inst.held:
+            return ()
+        decisions: list[Decision] = []
+        self._admit(inst, decisions)
+        return decisions
+
+
+def _index(inst: InstanceState) -> int:
+    return inst.index

@@ -1,25 +1,10 @@
-"""First-come, first-served local queue (vLLM's default)."""
+"""First come, first served (vLLM's default): every call has the same key, so dispatch order decides."""
 
-from collections import deque
-
-from hexsim.scheduler.task import CallTask
+from hexsim.scheduler.state import ScheduledCall
 
 
-class FcfsQueue:
-    def __init__(self) -> None:
-        self._calls: deque[CallTask] = deque()
+class Fcfs:
+    engine_priority = False
 
-    def push(self, task: CallTask) -> None:
-        self._calls.append(task)
-
-    def requeue(self, task: CallTask) -> None:
-        self._calls.appendleft(task)
-
-    def peek(self) -> CallTask | None:
-        return self._calls[0] if self._calls else None
-
-    def pop(self) -> CallTask:
-        return self._calls.popleft()
-
-    def __len__(self) -> int:
-        return len(self._calls)
+    def key(self, call: ScheduledCall) -> float:
+        return 0.0

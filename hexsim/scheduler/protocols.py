@@ -1,9 +1,9 @@
-"""The three parts of a policy, as protocols: dispatcher, local queue discipline, budget rule."""
+"""The three parts of a policy, as protocols: dispatcher, queue order, budget rule."""
 
 from collections.abc import Sequence
 from typing import Protocol
 
-from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.scheduler.state import QueryState, ScheduledCall
 
 
 class InstanceView(Protocol):
@@ -11,42 +11,46 @@ class InstanceView(Protocol):
 
     index: int
     name: str
-    model: str
+
+    @property
+    def model(self) -> str: ...
 
     @property
     def outstanding(self) -> int:
-        """Calls dispatched to the instance and not yet finished (queued or running)."""
+        """Calls dispatched to the instance and not yet finished (held, waiting or running)."""
 
     @property
     def queued_work(self) -> float:
-        """Estimated seconds of compute of everything queued or running on the instance."""
+        """Estimated seconds of compute of everything dispatched to the instance and not yet finished."""
 
-    def est_compute(self, task: CallTask) -> float:
-        """Estimated standalone compute time of `task` on this instance (estimated output)."""
+    @property
+    def running(self) -> int:
+        """Calls whose first token came back and that have not finished."""
+
+    def est_compute(self, call: ScheduledCall) -> float:
+        """Estimated standalone compute time of `call` on this instance (estimated output)."""
 
 
 class Dispatcher(Protocol):
-    """Global dispatch: pick the instance for a call among those serving its model."""
+    """Global dispatch: pick the instance for a call among those serving its model that can hold it."""
 
-    def choose(self, task: CallTask, candidates: Sequence[InstanceView], now: float) -> InstanceView: ...
+    def choose(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> InstanceView: ...
 
 
-class LocalQueue(Protocol):
-    """The waiting calls of one instance, in the order the instance admits them."""
+class QueueOrder(Protocol):
+    """The order in which an instance takes its calls: lowest key first, ties by dispatch order.
 
-    def push(self, task: CallTask) -> None: ...
+    With `engine_priority` the key also reaches the engine, as vLLM's request `priority`
+    (engines run with `--scheduling-policy priority`); without it every call is sent with
+    priority 0 to an engine that serves first come, first served.
+    """
 
-    def requeue(self, task: CallTask) -> None:
-        """Put back a preempted call: it goes before calls that never ran, as in vLLM."""
+    engine_priority: bool
 
-    def peek(self) -> CallTask | None: ...
-
-    def pop(self) -> CallTask: ...
-
-    def __len__(self) -> int: ...
+    def key(self, call: ScheduledCall) -> float: ...
 
 
 class BudgetRule(Protocol):
     """Per-stage deadlines."""
 
-    def stage_deadline(self, query: QueryState, stage: Sequence[CallTask], now: float) -> float: ...
+    def stage_deadline(self, query: QueryState, stage: Sequence[ScheduledCall], now: float) -> float: ...

@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 
-from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.scheduler.state import QueryState, ScheduledCall
 
 
 class QueryDeadline:
-    def stage_deadline(self, query: QueryState, stage: Sequence[CallTask], now: float) -> float:
+    def stage_deadline(self, query: QueryState, stage: Sequence[ScheduledCall], now: float) -> float:
         return query.deadline

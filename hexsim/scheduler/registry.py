@@ -1,29 +1,36 @@
-"""Policies by name: a policy is a dispatcher, a local queue discipline and a budget rule."""
+"""Policies by name: a policy is a dispatcher, a queue order and a budget rule.
+
+A new policy is a file holding its parts plus one `Policy(...)` line below (or a call to
+`register_policy` from the user's own code).
+"""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hexsim.errors import InputError
+from hexsim.errors import ParameterError
 from hexsim.profiles.latency import Profile
 from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.fcfs import FcfsQueue
+from hexsim.scheduler.estimates import Estimates
+from hexsim.scheduler.fcfs import Fcfs
 from hexsim.scheduler.least_outstanding import LeastOutstanding
-from hexsim.scheduler.protocols import BudgetRule, Dispatcher, LocalQueue
+from hexsim.scheduler.protocols import BudgetRule, Dispatcher, QueueOrder
 from hexsim.scheduler.query_deadline import QueryDeadline
 from hexsim.scheduler.round_robin import RoundRobin
 from hexsim.scheduler.stage_budget import StageBudget
 from hexsim.scheduler.template import WorkflowTemplate
-from hexsim.scheduler.urgency import UrgencyQueue
+from hexsim.scheduler.urgency import Urgency
 from hexsim.scheduler.workload_balance import WorkloadBalanced
 
 
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy's parts are built from: hyperparameters, template, the model's instance types."""
+    """What a policy's parts are built from: hyperparameters, template, the model's instance types,
+    and the core's memo of standalone-time estimates."""
 
     config: SchedulerConfig
     template: WorkflowTemplate
     instance_types: Sequence[Profile]
+    estimates: Estimates
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Policy:
     name: str
     description: str
     dispatcher: Callable[[PolicyContext], Dispatcher]
-    queue: Callable[[], LocalQueue]
+    order: Callable[[PolicyContext], QueueOrder]
     budget: Callable[[PolicyContext], BudgetRule]
 
 
@@ -47,30 +54,44 @@ def _workload_balanced(ctx: PolicyContext) -> Dispatcher:
     return WorkloadBalanced(ctx.config)
 
 
+def _fcfs(ctx: PolicyContext) -> QueueOrder:
+    return Fcfs()
+
+
+def _urgency(ctx: PolicyContext) -> QueueOrder:
+    return Urgency()
+
+
 def _query_deadline(ctx: PolicyContext) -> BudgetRule:
     return QueryDeadline()
 
 
 def _stage_budget(ctx: PolicyContext) -> BudgetRule:
-    return StageBudget(ctx.template, ctx.instance_types)
+    return StageBudget(ctx.template, ctx.instance_types, ctx.estimates)
 
 
 POLICIES: dict[str, Policy] = {
     p.name: p
     for p in (
-        Policy("vllm", "round-robin dispatch + FCFS queues", _round_robin, FcfsQueue, _query_deadline),
-        Policy("lor", "least outstanding requests + FCFS queues", _least_outstanding, FcfsQueue, _query_deadline),
-        Policy("rr-pq", "round-robin dispatch + urgency queues", _round_robin, UrgencyQueue, _stage_budget),
-        Policy("wb-fcfs", "workload-balanced dispatch + FCFS queues", _workload_balanced, FcfsQueue, _query_deadline),
-        Policy(
-            "hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, UrgencyQueue, _stage_budget
-        ),
+        Policy("vllm", "round-robin dispatch + FCFS queues", _round_robin, _fcfs, _query_deadline),
+        Policy("lor", "least outstanding requests + FCFS queues", _least_outstanding, _fcfs, _query_deadline),
+        Policy("rr-pq", "round-robin dispatch + urgency queues", _round_robin, _urgency, _stage_budget),
+        Policy("wb-fcfs", "workload-balanced dispatch + FCFS queues", _workload_balanced, _fcfs, _query_deadline),
+        Policy("hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, _urgency, _stage_budget),
     )
 }
 
 
-def get_policy(name: str, where: str = "--policy") -> Policy:
+def register_policy(policy: Policy) -> Policy:
+    """Make `policy` known by its name to every command, config file and comparison."""
+    if policy.name in POLICIES:
+        raise ParameterError("policy", f"a policy named {policy.name!r} is already registered")
+    POLICIES[policy.name] = policy
+    return policy
+
+
+def get_policy(name: str) -> Policy:
     try:
         return POLICIES[name]
     except KeyError:
-        raise InputError(where, f"unknown policy {name!r} (known: {', '.join(POLICIES)})") from None
+        raise ParameterError("policy", f"unknown policy {name!r} (known: {', '.join(POLICIES)})") from None

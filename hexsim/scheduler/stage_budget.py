@@ -11,14 +11,16 @@ instance types, and the stages after k come from the workflow template, not the 
 from collections.abc import Sequence
 
 from hexsim.profiles.latency import Profile
-from hexsim.scheduler.task import CallTask, QueryState
+from hexsim.scheduler.estimates import Estimates
+from hexsim.scheduler.state import QueryState, ScheduledCall
 from hexsim.scheduler.template import WorkflowTemplate
 
 
 class StageBudget:
-    def __init__(self, template: WorkflowTemplate, instance_types: Sequence[Profile]):
+    def __init__(self, template: WorkflowTemplate, instance_types: Sequence[Profile], estimates: Estimates):
         self.template = template
         self.types = tuple(instance_types)
+        self.estimates = estimates
         self.step_time = {
             step: self.mean_time(shape.stage_input_mean, shape.output_mean)
             for step, shape in template.steps.items()
@@ -26,18 +28,19 @@ class StageBudget:
         }
 
     def mean_time(self, input_tokens: float, output_tokens: float) -> float:
-        return sum(p.standalone_time(input_tokens, output_tokens) for p in self.types) / len(self.types)
+        estimate = self.estimates
+        return sum(estimate(p, input_tokens, output_tokens) for p in self.types) / len(self.types)
 
-    def stage_time(self, stage: Sequence[CallTask]) -> float:
+    def stage_time(self, stage: Sequence[ScheduledCall]) -> float:
         """E(k): the longest call of the stage, each call averaged over instance types."""
-        return max(self.mean_time(t.call.input_tokens, t.est_output) for t in stage)
+        return max(self.mean_time(c.spec.input_tokens, c.est_output) for c in stage)
 
     def expected_after(self, query: QueryState, stage_index: int) -> float:
         step, occurrence = query.positions[stage_index]
         after = self.template.stages_after(step, occurrence)
         return sum(count * self.step_time.get(name, 0.0) for name, count in after.items())
 
-    def stage_deadline(self, query: QueryState, stage: Sequence[CallTask], now: float) -> float:
+    def stage_deadline(self, query: QueryState, stage: Sequence[ScheduledCall], now: float) -> float:
         remaining = query.deadline - now
         e_k = self.stage_time(stage)
         total = e_k + self.expected_after(query, stage[0].stage)

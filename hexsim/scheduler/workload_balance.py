@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.protocols import InstanceView
-from hexsim.scheduler.task import CallTask
+from hexsim.scheduler.state import ScheduledCall
 
 
 class WorkloadBalanced:
@@ -18,16 +18,16 @@ class WorkloadBalanced:
         self.beta = config.beta
         self.eps = config.eps
 
-    def scores(self, task: CallTask, candidates: Sequence[InstanceView]) -> list[tuple[float, float]]:
+    def scores(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> list[tuple[float, float]]:
         """(score, t_comp) per candidate."""
         balance = (1.0 - self.alpha) * self.beta
         out = []
         for inst in candidates:
-            t_comp = inst.est_compute(task)
+            t_comp = inst.est_compute(call)
             out.append((balance / max(inst.queued_work, self.eps) - self.alpha * t_comp, t_comp))
         return out
 
-    def choose(self, task: CallTask, candidates: Sequence[InstanceView], now: float) -> InstanceView:
-        scored = self.scores(task, candidates)
+    def choose(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> InstanceView:
+        scored = self.scores(call, candidates)
         best = min(range(len(candidates)), key=lambda i: (-scored[i][0], scored[i][1], candidates[i].index))
         return candidates[best]

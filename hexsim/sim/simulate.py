@@ -2,15 +2,17 @@
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
+import simpy
 
 from hexsim.cluster import ClusterSpec
+from hexsim.experiment import Experiment
 from hexsim.metrics.records import QueryRecord, RunRecords
 from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.registry import Policy
+from hexsim.scheduler.log import DecisionLog
+from hexsim.scheduler.registry import Policy, get_policy
 from hexsim.scheduler.template import WorkflowTemplate, default_template
 from hexsim.sim.cluster import SimulatedCluster
-from hexsim.workload.arrivals import with_arrivals
+from hexsim.sim.runs import QueryRun
 from hexsim.workload.model import Query
 
 
@@ -23,33 +25,29 @@ def simulate(
     config: SchedulerConfig = SchedulerConfig(),
     template: WorkflowTemplate | None = None,
     timeline: list | None = None,
-    on_query_done: Callable[[object], None] | None = None,
-    until: float | None = None,
+    log: DecisionLog | None = None,
+    on_query_done: Callable[[QueryRun], None] | None = None,
 ) -> RunRecords:
-    """Replay `queries` (with arrival times) through `policy` on `cluster`.
+    """Replay `queries` (with arrival times) through `policy` on `cluster` until every query is done.
 
     `slo` (seconds) is the end-to-end SLO of queries that carry none; `config` holds the
     policy's hyperparameters and `template` the scheduler's workflow estimates (default: the
-    template learned from the bundled trace). `timeline`, if given, collects every batch.
+    template learned from the bundled trace). `timeline`, if given, collects every batch, and
+    `log` every event and decision of the scheduler.
     """
-    model = SimulatedCluster(cluster, policy, template or default_template(), slo, config, timeline, on_query_done)
-    return model.run(queries, until=until)
+    env = simpy.Environment()
+    model = SimulatedCluster(
+        env, cluster, policy, template or default_template(), slo, config, timeline, log, on_query_done
+    )
+    model.start(queries)
+    env.run()
+    return model.records()
 
 
-def simulate_poisson(
-    cluster: ClusterSpec,
-    queries: Sequence[Query],
-    policy: Policy,
-    slo: float,
-    rate: float,
-    seed: int,
-    *,
-    config: SchedulerConfig,
-    template: WorkflowTemplate,
-) -> tuple[QueryRecord, ...]:
-    """The query records of `queries` arriving as a Poisson process of `rate` drawn from `seed`.
-
-    A seed's inter-arrival gaps are the same at every rate, scaled by 1/rate: rates share randomness.
-    """
-    arrivals = with_arrivals(list(queries), "poisson", rate, np.random.default_rng(seed))
-    return tuple(simulate(cluster, arrivals, policy, slo, config=config, template=template).queries)
+def run_experiment(experiment: Experiment, rate: float, seed: int) -> tuple[QueryRecord, ...]:
+    """The query records of the experiment's policy with arrivals at `rate` drawn from `seed`."""
+    e = experiment
+    records = simulate(
+        e.cluster, e.sample(rate, seed), get_policy(e.config.policy), e.slo, config=e.config, template=e.template
+    )
+    return records.queries

@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hexsim.cluster import ClusterSpec, InstanceSpec
-from hexsim.errors import InputError
+from hexsim.errors import ParameterError
+from hexsim.experiment import Experiment
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import Profile
 from hexsim.resources import bundled_dir
-from hexsim.scheduler.config import SchedulerConfig
 from hexsim.tomlfile import Table, read_toml
-from hexsim.tune.objective import Workload, score
+from hexsim.tune.objective import score
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def candidates(types: Sequence[Profile], prices: Mapping[str, float], max_per_ty
     """Every non-empty mix, cheapest first (ties: fewer instances, then more of the earlier types)."""
     for profile in types:
         if profile.gpu not in prices:
-            raise InputError("--prices", f"no price for GPU {profile.gpu!r}")
+            raise ParameterError("prices", f"no price for GPU {profile.gpu!r}")
     hourly = [prices[p.gpu] * p.tp for p in types]
     mixes = [c for c in itertools.product(range(max_per_type + 1), repeat=len(types)) if any(c)]
     found = [Candidate(c, sum(n * h for n, h in zip(c, hourly, strict=True))) for c in mixes]
@@ -58,29 +58,27 @@ def cluster_of(model: str, types: Sequence[Profile], counts: Sequence[int]) -> C
 
 
 def plan_capacity(
-    workload: Workload,
-    model: str,
+    experiment: Experiment,
     types: Sequence[Profile],
     prices: Mapping[str, float],
-    config: SchedulerConfig,
-    target: float,
     max_per_type: int,
     runners_up: int = 3,
     on_candidate: Callable[[Candidate], None] = lambda c: None,
 ) -> list[Candidate]:
     """Evaluated candidates in price order, up to the cheapest feasible one and `runners_up` more.
 
-    The SLO is the same for every candidate: `workload.base_slo` (callers use the base SLO
-    over one instance of each GPU type) times its scale.
+    Each candidate replaces the experiment's cluster; the SLO stays the experiment's for all of
+    them (callers use the base SLO over one instance of each GPU type).
     """
     evaluated = []
     feasible = 0
+    model = experiment.cluster.model
     for candidate in candidates(types, prices, max_per_type):
-        sized = replace(workload, cluster=cluster_of(model, types, candidate.counts))
-        result = replace(candidate, attainment=score(sized, config))
+        sized = replace(experiment, cluster=cluster_of(model, types, candidate.counts))
+        result = replace(candidate, attainment=score(sized))
         evaluated.append(result)
         on_candidate(result)
-        feasible += result.attainment >= target
+        feasible += result.attainment >= experiment.target
         if feasible > runners_up:
             break
     return evaluated

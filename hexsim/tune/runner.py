@@ -11,19 +11,21 @@ from dataclasses import dataclass, replace
 import optuna
 from optuna.trial import TrialState
 
-from hexsim.errors import InputError
-from hexsim.tune.objective import OBJECTIVES, Workload, score
+from hexsim.defaults import OBJECTIVES, SAMPLERS
+from hexsim.errors import InputError, ParameterError
+from hexsim.experiment import Experiment
+from hexsim.tune.objective import score
 from hexsim.tune.space import starting_points, suggest_config
 from hexsim.tune.storage import OWNER, open_storage, owner_tag, recover_orphans
-
-SAMPLERS = ("tpe", "gp", "cmaes")
 
 
 @dataclass(frozen=True)
 class TuneSetup:
-    workload: Workload
-    policy: str
+    """A study of the experiment's policy (`experiment.config.policy`) on `objective`."""
+
+    experiment: Experiment
     n_trials: int
+    objective: str = "attainment"
     jobs: int = 1
     storage: str | None = None
     study_name: str = "hexsim"
@@ -40,9 +42,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         try:
             import torch  # noqa: F401  (GPSampler needs it)
         except ImportError:
-            raise InputError("--sampler", "gp needs PyTorch: pip install 'hexsim[gp]'") from None
+            raise ParameterError("sampler", "gp needs PyTorch: pip install 'hexsim[gp]'") from None
         return optuna.samplers.GPSampler(seed=seed)
-    raise InputError("--sampler", f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
+    raise ParameterError("sampler", f"unknown sampler {name!r} (expected one of {', '.join(SAMPLERS)})")
 
 
 def complete_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -57,7 +59,7 @@ def open_study(setup: TuneSetup, sampler_seed: int) -> optuna.Study:
     return optuna.create_study(
         storage=open_storage(setup.storage),
         study_name=setup.study_name,
-        direction=OBJECTIVES[setup.workload.objective],
+        direction=OBJECTIVES[setup.objective],
         sampler=make_sampler(setup.sampler, sampler_seed),
         load_if_exists=True,
     )
@@ -68,7 +70,8 @@ def run_trials(study: optuna.Study, setup: TuneSetup, count: int, callbacks=()) 
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER, owner_tag())
-        return score(setup.workload, suggest_config(trial, setup.policy))
+        config = suggest_config(trial, setup.experiment.config.policy)
+        return score(replace(setup.experiment, config=config), setup.objective)
 
     if count > 0:
         study.optimize(objective, n_trials=count, callbacks=list(callbacks))

@@ -21,7 +21,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from hexsim.errors import InputError
+from hexsim.errors import ParameterError
 
 HEARTBEAT_S = 5
 GRACE_S = 20
@@ -39,7 +39,7 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     if is_journal(url):
         path = Path(url.removeprefix("journal:"))
         if not path.parent.is_dir():
-            raise InputError("--storage", f"folder of journal file {str(path)!r} does not exist")
+            raise ParameterError("storage", f"folder of journal file {str(path)!r} does not exist")
         return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith(("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")):
         try:
@@ -53,8 +53,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
                 )
         except Exception as err:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError("--storage", f"cannot open {_redacted(url)}: {first}") from None
-    raise InputError("--storage", f"unknown storage {url!r} (use sqlite:///FILE, postgresql://..., or journal:FILE)")
+            raise ParameterError("storage", f"cannot open {_redacted(url)}: {first}") from None
+    raise ParameterError("storage", f"unknown storage {url!r} (use sqlite:///FILE, postgresql://..., or journal:FILE)")
 
 
 def _redacted(url: str) -> str:

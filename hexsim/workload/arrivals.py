@@ -2,10 +2,9 @@
 
 import numpy as np
 
-from hexsim.errors import InputError
+from hexsim.defaults import ARRIVAL_PROCESSES
+from hexsim.errors import ParameterError
 from hexsim.workload.model import Query
-
-PROCESSES = ("poisson", "gamma", "trace")
 
 
 def poisson_arrivals(rate: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -26,16 +25,17 @@ def with_arrivals(
     if process == "trace":
         missing = [q.id for q in queries if q.arrival is None]
         if missing:
-            raise InputError("--arrivals trace", f"query {missing[0]!r} has no 'arrival' field")
+            raise ParameterError("arrivals", f"trace arrivals: query {missing[0]!r} has no 'arrival' field")
         return sorted(queries, key=lambda q: q.arrival)
-    if process not in PROCESSES:
-        raise InputError("--arrivals", f"unknown arrival process {process!r} (expected one of {', '.join(PROCESSES)})")
+    if process not in ARRIVAL_PROCESSES:
+        known = ", ".join(ARRIVAL_PROCESSES)
+        raise ParameterError("arrivals", f"unknown arrival process {process!r} (expected one of {known})")
     if rate is None or not rate > 0:
-        raise InputError("--rate", f"arrival rate must be a positive number of queries/s, got {rate!r}")
+        raise ParameterError("rate", f"arrival rate must be a positive number of queries/s, got {rate!r}")
     if process == "poisson":
         times = poisson_arrivals(rate, len(queries), rng)
     else:
         if not cv > 0:
-            raise InputError("--cv", f"coefficient of variation must be positive, got {cv!r}")
+            raise ParameterError("cv", f"coefficient of variation must be positive, got {cv!r}")
         times = gamma_arrivals(rate, cv, len(queries), rng)
     return [q.with_arrival(float(t)) for q, t in zip(queries, times, strict=True)]

@@ -10,11 +10,17 @@ from hexsim.workload.model import Call, Query, group_chess_stages
 
 COLUMNS = ("Text2SQLRequest_id", "step_name", "input_length", "output_length")
 
-# Prompt and output text columns can be far longer than csv's default 128 KiB field limit.
-csv.field_size_limit(sys.maxsize)
-
 
 def read_dataset_csv(path: Path) -> list[Query]:
+    # Prompt and output text columns can be far longer than csv's default 128 KiB field limit.
+    limit = csv.field_size_limit(sys.maxsize)
+    try:
+        return _read(path)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _read(path: Path) -> list[Query]:
     calls_by_query: dict[str, list[Call]] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -40,11 +46,3 @@ def read_dataset_csv(path: Path) -> list[Query]:
         raise InputError(str(path), "no calls in the file")
     return [Query(id=qid, stages=group_chess_stages(calls)) for qid, calls in calls_by_query.items()]
 
-
-def write_dataset_csv(queries: list[Query], handle) -> None:
-    """Write the dataset CSV columns (without content), in call order per query."""
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for query in queries:
-        for call in query.calls:
-            writer.writerow((query.id, call.step, call.input_tokens, call.output_tokens))

@@ -3,13 +3,12 @@
 import asyncio
 import json
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import httpx
 import pytest
 from scipy.stats import theilslopes
 
-from hexsim.cli import main
 from hexsim.live.emulator import emulator_in_thread
 from hexsim.profiles.latency import IterationCoefficients, Profile
 
@@ -27,6 +26,14 @@ PROFILE = Profile(
     max_num_batched_tokens=1024,
 )
 LATENCY_SLACK_S = 0.010  # the HTTP round trip and the last sleep's overshoot
+# One seat and priority scheduling: waiting requests are admitted by (priority, arrival).
+ONE_SEAT = replace(PROFILE, max_num_seqs=1, kv_capacity_tokens=4096)
+
+
+@pytest.fixture(scope="module")
+def priority_url():
+    with emulator_in_thread(ONE_SEAT, MODEL, scheduling="priority") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +177,52 @@ def test_a_request_beyond_max_num_seqs_waits_for_a_seat(url):
     assert max(arrivals[0] for arrivals in seated) < min(arrivals[-1] for arrivals in seated)
 
 
-def test_emulate_command_rejects_a_bad_port_a_missing_profile_and_no_profile(tmp_path: Path, capsys):
-    missing = str(tmp_path / "missing.toml")
-    assert main(["emulate", "--profile", missing, "--port", "70000"]) == 2
-    assert "--port: expected a port number between 1 and 65535, got 70000" in capsys.readouterr().err
-    assert main(["emulate", "--profile", missing]) == 2
-    assert f"{missing}: no such file" in capsys.readouterr().err
-    assert main(["emulate", "--model", "Llama-3.1-70B"]) == 2
-    assert "give --profile FILE, or --model and --gpu" in capsys.readouterr().err
+async def first_tokens_in_turn(base_url: str, requests: list[tuple[str, int]]) -> list[str]:
+    """Names in the order their first tokens came: `requests` (name, priority) are sent one after
+    another while a long request holds the only seat."""
+    firsts: dict[str, float] = {}
+
+    async def send(client: httpx.AsyncClient, name: str, priority: int, max_tokens: int) -> None:
+        request = body([7] * 20, max_tokens, ignore_eos=True, stream=True, priority=priority)
+        async with client.stream("POST", "/v1/completions", json=request) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("data: {") and name not in firsts:
+                    firsts[name] = time.perf_counter()
+
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        holder = asyncio.create_task(send(client, "holder", 0, 40))  # 40 iterations of ~12 ms
+        while "holder" not in firsts:
+            await asyncio.sleep(0.005)
+        waiting = []
+        for name, priority in requests:
+            waiting.append(asyncio.create_task(send(client, name, priority, 2)))
+            await asyncio.sleep(0.02)  # distinct arrival times, all well before the holder ends
+        await asyncio.wait_for(asyncio.gather(holder, *waiting), timeout=20)
+    return sorted((n for n in firsts if n != "holder"), key=firsts.get)
+
+
+def test_priority_scheduling_admits_waiting_requests_by_priority_then_arrival(priority_url):
+    order = asyncio.run(first_tokens_in_turn(priority_url, [("b", 5), ("c", 1), ("d", 3), ("e", 1), ("f", -2)]))
+    assert order == ["f", "c", "e", "d", "b"]
+
+
+def test_fcfs_scheduling_refuses_a_priority_like_vllm(url):
+    with httpx.Client(base_url=url) as client:
+        response = client.post("/v1/completions", json=body("a b", 3, priority=2))
+        zero = client.post("/v1/completions", json=body("a b", 3, priority=0))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Got priority 2 but Priority scheduling is not enabled."
+    assert zero.status_code == 200
+
+
+def test_a_request_beyond_the_context_length_is_refused_and_the_engine_keeps_serving(priority_url):
+    with httpx.Client(base_url=priority_url) as client:
+        context = client.get("/v1/models").json()["data"][0]["max_model_len"]
+        too_long = client.post("/v1/completions", json=body([1] * (context - 3), 4))
+        fits = client.post("/v1/completions", json=body([1] * (context - 4), 4))
+    assert context == ONE_SEAT.kv_capacity_tokens
+    assert too_long.status_code == 400
+    message = too_long.json()["error"]["message"]
+    assert f"maximum context length is {context} tokens" in message and f"{context + 1} tokens" in message
+    assert fits.status_code == 200

@@ -6,12 +6,12 @@ import socket
 import pytest
 from rich.console import Console
 
+from hexsim.cli.profile.measure import run_measure
 from hexsim.errors import InputError
 from hexsim.live.emulator import emulator_in_thread
 from hexsim.profiles.fit import fit_measurements
 from hexsim.profiles.latency import IterationCoefficients, Profile
 from hexsim.profiles.measure import measure_profile
-from hexsim.profiles.measure_command import run_measure
 from hexsim.profiles.measurements import read_measurements
 
 MODEL = "emulated-model"
@@ -36,6 +36,7 @@ def url():
         yield base_url
 
 
+@pytest.mark.slow
 def test_the_fit_of_measured_iterations_recovers_the_true_coefficients(url):
     rows = measure_profile(url, MODEL, PROMPT_LENGTHS, BATCH_SIZES, OUTPUT_TOKENS, repeats=1)
     shapes = {(b, p) for b in BATCH_SIZES for p in PROMPT_LENGTHS}

@@ -2,8 +2,9 @@
 
 import pytest
 
-from hexsim.errors import InputError
-from hexsim.scheduler.config import SchedulerConfig, format_scheduler_config, load_scheduler_config
+from hexsim.errors import InputError, ParameterError
+from hexsim.scheduler.config import SchedulerConfig, format_scheduler_config
+from hexsim.scheduler.config_file import load_scheduler_config
 from hexsim.scheduler.template import WorkflowTemplate, default_template, load_template, save_template
 from hexsim.workload.model import Call, Query, group_chess_stages
 
@@ -40,6 +41,23 @@ def test_bad_config_is_rejected_naming_file_key_and_value(tmp_path, text, expect
     with pytest.raises(InputError) as err:
         load_scheduler_config(path)
     assert str(path) in str(err.value) and expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"alpha": 5}, "alpha: must be a number from 0 to 1, got 5"),
+        ({"beta": 0.0}, "beta: must be a positive number, got 0.0"),
+        ({"eps": float("inf")}, "eps: must be a positive number, got inf"),
+        ({"max_running": -1}, "max_running: must be a non-negative integer, got -1"),
+        ({"max_running": True}, "max_running: must be a non-negative integer, got True"),
+        ({"policy": ""}, "policy: must be a policy name, got ''"),
+    ],
+)
+def test_a_config_is_validated_when_constructed(values, expected):
+    with pytest.raises(ParameterError) as err:
+        SchedulerConfig(**values)
+    assert str(err.value) == expected
 
 
 def query(qid: str, steps_and_lengths):

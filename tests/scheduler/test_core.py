@@ -1,90 +1,199 @@
-"""The scheduler core: workflow progress, dispatch bookkeeping, baselines, and its isolation."""
+"""The scheduler core through its seam: events in, decisions out, and its isolation from runtimes."""
 
+import io
+import json
 import subprocess
 import sys
 
 import pytest
 
-from hexsim.scheduler.core import Scheduler
+from hexsim.errors import ParameterError
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.scheduler.core import PRIORITY_PER_SECOND, SchedulerCore
+from hexsim.scheduler.events import (
+    Admit,
+    CallFinished,
+    CallSpec,
+    CallStarted,
+    Dispatch,
+    Fail,
+    InstanceRoom,
+    QueryArrived,
+    QueryFinished,
+    StageReady,
+)
+from hexsim.scheduler.log import DecisionLog
 from hexsim.scheduler.registry import get_policy
+from hexsim.scheduler.seam import Seam
 from hexsim.scheduler.template import StepShape, WorkflowTemplate
-from hexsim.workload.model import Call, Query, Stage
 from tests.sim.helpers import MODEL, profile
 
-QUERY = Query("q", (Stage((Call("a", 100, 10), Call("a", 200, 10))), Stage((Call("b", 50, 5),))))
 TEMPLATE = WorkflowTemplate({"a": StepShape(20.0, 200.0), "b": StepShape(4.0, 50.0)}, {}, default_output=1.0)
+STAGE_A = (CallSpec("a", 100, 10), CallSpec("a", 200, 10))
+STAGE_B = (CallSpec("b", 50, 5),)
 
 
-def scheduler(policy: str, n: int = 3) -> Scheduler:
-    return Scheduler(get_policy(policy), [(f"i{k}", profile(base=0.01 * (k + 1))) for k in range(n)], TEMPLATE, MODEL)
+def core(policy: str, n: int = 3, **config) -> SchedulerCore:
+    instances = [(f"i{k}", profile(base=0.01 * (k + 1))) for k in range(n)]
+    return SchedulerCore(get_policy(policy), instances, TEMPLATE, MODEL, SchedulerConfig(policy=policy, **config))
 
 
-def start(s: Scheduler, query: Query = QUERY, now: float = 0.0):
-    state = s.query_arrived(query.id, slo=100.0, now=now)
-    return state, s.stage_ready(state, query.stages[0].calls, now)
+def start(c: SchedulerCore, query: str = "q", now: float = 0.0, calls=STAGE_A, slo: float = 100.0) -> list:
+    c.handle(QueryArrived(query, slo), now)
+    return c.handle(StageReady(query, 0, calls), now)
 
 
-def test_a_stage_completes_with_its_last_call():
-    s = scheduler("lor")
-    state, first = start(s, now=1.0)
-    assert [t.call for t in first] == list(QUERY.stages[0].calls)
-    assert state.deadline == 101.0 and state.positions == [("a", 1)]
-    assert s.call_finished(first[0], now=2.0) is False
-    assert s.call_finished(first[1], now=3.0) is True
-    (second,) = s.stage_ready(state, QUERY.stages[1].calls, now=3.0)
-    assert second.stage == 1 and second.ready == 3.0 and state.positions == [("a", 1), ("b", 1)]
-    assert s.call_finished(second, now=4.0) is True
+def kinds(decisions) -> list[tuple]:
+    return [(type(d).__name__, d.call, d.instance) if not isinstance(d, Fail) else ("Fail", d.call) for d in decisions]
 
 
-def test_estimates_use_the_template_not_true_lengths():
-    s = scheduler("vllm", n=1)
-    _, (task, _) = start(s)
-    assert task.est_output == 20.0
-    assert task.t_comp == pytest.approx(s.instances[0].profile.standalone_time(100, 20.0))
+def test_a_stage_is_dispatched_then_admitted_and_the_next_follows_its_last_call():
+    c = core("lor")
+    decisions = start(c, now=1.0)
+    assert kinds(decisions) == [
+        ("Dispatch", ("q", 0, 0), 0),
+        ("Dispatch", ("q", 0, 1), 1),
+        ("Admit", ("q", 0, 0), 0),
+        ("Admit", ("q", 0, 1), 1),
+    ]
+    assert decisions[0].deadline == 101.0  # lor: the query's own deadline
+    for call in (("q", 0, 0), ("q", 0, 1)):
+        assert not c.handle(CallStarted(call), 1.5)
+        assert not c.handle(CallFinished(call), 2.0)
+    assert kinds(c.handle(StageReady("q", 1, STAGE_B), 3.0)) == [
+        ("Dispatch", ("q", 1, 0), 0),
+        ("Admit", ("q", 1, 0), 0),
+    ]
+
+
+def test_estimates_use_the_template_not_the_calls_output_limit():
+    c = core("vllm", n=1)
+    start(c)
+    call = c._calls["q", 0, 0]
+    assert call.est_output == 20.0 and call.spec.max_tokens == 10
+    assert call.t_comp == pytest.approx(c.instances[0].profile.standalone_time(100, 20.0))
 
 
 def test_queued_work_rises_on_dispatch_and_falls_on_completion():
-    s = scheduler("vllm", n=1)
-    state, tasks = start(s)
-    inst = s.instances[0]
-    assert inst.outstanding == 2
-    assert inst.queued_work == pytest.approx(tasks[0].t_comp + tasks[1].t_comp)
-    s.call_finished(tasks[0], now=1.0)
-    assert inst.outstanding == 1
-    assert inst.queued_work == pytest.approx(tasks[1].t_comp)
-    s.call_finished(tasks[1], now=2.0)
-    (last,) = s.stage_ready(state, QUERY.stages[1].calls, now=2.0)
-    s.call_finished(last, now=3.0)
-    assert (inst.outstanding, inst.queued_work) == (0, 0.0)
+    c = core("vllm", n=1)
+    start(c)
+    first, second = c._calls["q", 0, 0], c._calls["q", 0, 1]
+    inst = c.instances[0]
+    assert (inst.outstanding, inst.in_flight) == (2, 2)
+    assert inst.queued_work == pytest.approx(first.t_comp + second.t_comp)
+    c.handle(CallFinished(first.id), 1.0)
+    assert inst.outstanding == 1 and inst.queued_work == pytest.approx(second.t_comp)
+    c.handle(CallFinished(second.id), 2.0)
+    assert (inst.outstanding, inst.in_flight, inst.queued_work) == (0, 0, 0.0)
 
 
 def test_round_robin_cycles_whatever_the_load():
-    s = scheduler("vllm")
-    chosen = []
-    for i in range(3):
-        _, tasks = start(s, Query(f"q{i}", QUERY.stages))
-        chosen += [t.instance for t in tasks]
+    c = core("vllm")
+    chosen = [d.instance for i in range(3) for d in start(c, f"q{i}") if isinstance(d, Dispatch)]
     assert chosen == [0, 1, 2, 0, 1, 2]
 
 
 def test_least_outstanding_picks_the_emptiest_lowest_index_on_ties():
-    s = scheduler("lor")
-    _, tasks = start(s)
-    assert [t.instance for t in tasks] == [0, 1]
-    _, more = start(s, Query("r", QUERY.stages))
-    assert [t.instance for t in more] == [2, 0]
-    s.call_finished(tasks[1], now=1.0)
-    _, again = start(s, Query("s", (Stage((Call("a", 1, 1),)),)), now=1.0)
+    c = core("lor")
+    assert [d.instance for d in start(c, "q") if isinstance(d, Dispatch)] == [0, 1]
+    assert [d.instance for d in start(c, "r") if isinstance(d, Dispatch)] == [2, 0]
+    c.handle(CallFinished(("q", 0, 1)), 1.0)
+    again = start(c, "s", now=1.0, calls=(CallSpec("a", 1, 1),))
     assert again[0].instance == 1
 
 
-def test_fcfs_queue_admits_in_arrival_order_and_preempted_calls_first():
-    s = scheduler("vllm", n=1)
-    _, tasks = start(s)
-    assert s.pop(0) is tasks[0]
-    s.requeue(tasks[0])
-    assert s.peek(0) is tasks[0] and tasks[0].preemptions == 1
-    assert [s.pop(0), s.pop(0)] == tasks and s.peek(0) is None
+def test_the_cap_holds_calls_and_admits_the_most_urgent_when_one_finishes():
+    # One instance, at most one call in flight, urgency order: latest start = deadline - t_comp.
+    c = core("rr-pq", n=1, max_running=1)
+    start(c, "late", slo=500.0, calls=(CallSpec("a", 100, 10),))
+    assert kinds(start(c, "relaxed", slo=900.0, calls=(CallSpec("a", 100, 10),))) == [
+        ("Dispatch", ("relaxed", 0, 0), 0)
+    ]
+    assert kinds(start(c, "urgent", slo=200.0, calls=(CallSpec("a", 100, 10),))) == [("Dispatch", ("urgent", 0, 0), 0)]
+    admitted = c.handle(CallFinished(("late", 0, 0)), 1.0)
+    assert kinds(admitted) == [("Admit", ("urgent", 0, 0), 0)]
+    assert kinds(c.handle(CallFinished(("urgent", 0, 0)), 2.0)) == [("Admit", ("relaxed", 0, 0), 0)]
+
+
+def test_an_instance_without_room_holds_its_calls_until_it_has_room_again():
+    c = core("vllm", n=1)
+    assert not c.handle(InstanceRoom(0, False), 0.0)
+    assert [type(d) for d in start(c)] == [Dispatch, Dispatch]
+    assert kinds(c.handle(InstanceRoom(0, True), 5.0)) == [("Admit", ("q", 0, 0), 0), ("Admit", ("q", 0, 1), 0)]
+
+
+def test_urgency_sends_the_latest_start_as_vllm_priority_and_fcfs_sends_zero():
+    urgent = core("rr-pq", n=1)
+    dispatch, admit = start(urgent, calls=(CallSpec("a", 100, 10),))
+    assert dispatch.key == pytest.approx(dispatch.deadline - urgent.instances[0].est_compute(urgent._calls[admit.call]))
+    assert admit.priority == round(dispatch.key * PRIORITY_PER_SECOND) and admit.priority > 0
+    fcfs = core("vllm", n=1)
+    assert start(fcfs)[-1].priority == 0
+
+
+def test_a_call_no_instance_can_hold_fails_and_a_call_only_some_can_hold_goes_there():
+    small, large = profile(kv_capacity_tokens=4096), profile(kv_capacity_tokens=65536)
+    c = SchedulerCore(get_policy("vllm"), [("small", small), ("large", large)], TEMPLATE, MODEL)
+    c.handle(QueryArrived("q", 10.0), 0.0)
+    decisions = c.handle(StageReady("q", 0, (CallSpec("a", 70000, 10), CallSpec("a", 4000, 200))), 0.0)
+    assert kinds(decisions) == [("Fail", ("q", 0, 0)), ("Dispatch", ("q", 0, 1), 1), ("Admit", ("q", 0, 1), 1)]
+    assert "70000 prompt + 10 output tokens exceed the KV cache of every instance" in decisions[0].reason
+    assert "at most 65536 tokens" in decisions[0].reason
+
+
+def test_more_calls_of_the_current_stage_join_it_with_its_deadline():
+    c = core("hexgen")
+    first = start(c, calls=STAGE_A[:1])
+    more = c.handle(StageReady("q", 0, STAGE_A[1:]), 4.0)
+    assert more[0].call == ("q", 0, 1) and more[0].deadline == first[0].deadline
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (CallFinished(("q", 0, 5)), "call ('q', 0, 5) is not admitted"),
+        (StageReady("q", 3, STAGE_B), "query 'q' is at stage 0, got stage 3"),
+        (StageReady("nobody", 0, STAGE_B), "unknown query 'nobody'"),
+        (QueryArrived("q", 10.0), "query 'q' arrived twice"),
+        (QueryArrived("r", 0.0), "slo: must be a positive number of seconds, got 0.0"),
+    ],
+)
+def test_events_that_break_the_protocol_are_refused_by_name(event, message):
+    c = core("lor")
+    start(c)
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        c.handle(event, 1.0)
+
+
+def test_a_finished_query_is_forgotten():
+    c = core("lor")
+    start(c)
+    c.handle(QueryFinished("q"), 1.0)
+    with pytest.raises(ParameterError, match="unknown query 'q'"):
+        c.handle(StageReady("q", 1, STAGE_B), 1.0)
+
+
+def test_the_decision_log_has_one_flat_record_per_call_event_and_decision():
+    c = core("lor", n=2)
+    sink = io.StringIO()
+    seam = Seam(c, lambda: 1.25, {Dispatch: print, Admit: print}, DecisionLog(sink, ["i0", "i1"]))
+    seam.send(QueryArrived("q", 100.0))
+    seam.send(StageReady("q", 0, STAGE_A))
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert records[0] == {"t": 1.25, "event": "query_arrived", "query": "q", "slo": 100.0}
+    assert records[1] == {
+        "t": 1.25,
+        "event": "stage_ready",
+        "query": "q",
+        "stage": 0,
+        "index": 0,
+        "step": "a",
+        "input_tokens": 100,
+        "max_tokens": 10,
+    }
+    assert [r.get("decision") for r in records[3:]] == ["dispatch", "dispatch", "admit", "admit"]
+    assert records[4]["instance"] == "i1" and records[4]["index"] == 1
+    assert all(not isinstance(v, dict | list) for r in records for v in r.values())
 
 
 def test_scheduler_core_imports_no_runtime_library():

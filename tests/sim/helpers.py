@@ -1,6 +1,5 @@
 """Small clusters, profiles and workloads built in code for simulator tests."""
 
-from collections import defaultdict
 from dataclasses import replace
 
 from hexsim.cluster import ClusterSpec, InstanceSpec
@@ -8,6 +7,7 @@ from hexsim.profiles.latency import IterationCoefficients, Profile
 from hexsim.scheduler.registry import get_policy
 from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.sim.simulate import simulate
+from hexsim.testing.records import check_records
 from hexsim.workload.model import Call, Query, Stage
 
 MODEL = "test/model"
@@ -44,29 +44,10 @@ def run(spec: ClusterSpec, queries, policy: str = "lor", slo: float = 1e9, **kwa
 
 
 def check_run(records, queries, finished, kv_checks):
-    assert len(records.queries) == len(queries)
+    """The records' invariants, every call finished once, and the KV cache accounted between iterations."""
+    check_records(records, queries)
     assert all(n == 1 for n in finished.values()), "a call completed twice"
     assert len(finished) == sum(1 for c in records.calls if c.finished is not None)
     assert kv_checks, "no engine iteration planned"
     for in_use, tracked, capacity in kv_checks:
         assert in_use == tracked <= capacity
-
-    stages = defaultdict(list)
-    for call in records.calls:
-        stages[call.query_id, call.stage].append(call)
-    arrivals = {q.query_id: q for q in records.queries}
-    for (qid, stage), calls in stages.items():
-        ready = calls[0].ready
-        assert all(c.ready == ready for c in calls)
-        if stage == 0:
-            assert ready == arrivals[qid].arrival
-        else:
-            previous = stages[qid, stage - 1]
-            assert ready == max(c.finished for c in previous), "a stage started before its predecessor finished"
-        for c in calls:
-            assert c.admitted is not None and ready <= c.admitted <= c.first_token <= c.finished
-    for q in records.queries:
-        if q.finished is not None:
-            last = max(stage for (qid, stage) in stages if qid == q.query_id)
-            assert q.finished == max(c.finished for c in stages[q.query_id, last])
-            assert sum(len(stages[q.query_id, s]) for s in range(last + 1)) == q.n_calls

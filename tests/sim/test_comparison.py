@@ -7,55 +7,37 @@ import pytest
 
 from hexsim.cli import main
 from hexsim.cluster import load_cluster
-from hexsim.metrics.base_slo import base_slo
+from hexsim.experiment import Experiment
 from hexsim.metrics.summary import attainment
 from hexsim.resources import default_cluster, default_trace
-from hexsim.scheduler.config import SchedulerConfig
-from hexsim.scheduler.registry import get_policy
-from hexsim.scheduler.template import default_template
-from hexsim.sim.comparison import ComparisonSetup, compare_trace
+from hexsim.sim.comparison import compare_trace
 from hexsim.workload.traces import load_trace
 
 RATE = 0.05
 
 
 @pytest.fixture(scope="module")
-def setup_and_queries():
-    cluster = load_cluster(default_cluster())
-    setup = ComparisonSetup(
-        cluster=cluster,
-        policies=[get_policy("lor")],
-        config=SchedulerConfig(),
-        template=default_template(),
-        base_slo=base_slo(i.profile for i in cluster.instances),
-        rates=[RATE],
-        slo_scale=2.0,
-        scales=[2.0],
-        seeds=(3, 4),
-    )
-    return setup, load_trace(default_trace())[:40]
+def setup():
+    queries = load_trace(default_trace())[:40]
+    return Experiment.create(load_cluster(default_cluster()), queries, rates=(RATE,), slo_scale=2.0, seeds=(3, 4))
 
 
-def one_seed(setup: ComparisonSetup, queries, seed: int, rate: float = RATE):
-    return compare_trace(replace(setup, seeds=(seed,), rates=[rate]), queries)["lor"]
+def one_seed(setup: Experiment, seed: int, rate: float = RATE):
+    return compare_trace(replace(setup, seeds=(seed,), rates=(rate,)), ["lor"])["lor"]
 
 
-def test_records_of_several_seeds_are_those_of_each_seed_pooled(setup_and_queries):
-    setup, queries = setup_and_queries
-    pooled = compare_trace(setup, queries)["lor"].by_rate[0]
-    separate = [one_seed(setup, queries, seed).by_rate[0] for seed in setup.seeds]
-    assert len(pooled) == 2 * len(queries)
+def test_records_of_several_seeds_are_those_of_each_seed_pooled(setup):
+    pooled = compare_trace(setup, ["lor"])["lor"].by_rate[0]
+    separate = [one_seed(setup, seed).by_rate[0] for seed in setup.seeds]
+    assert len(pooled) == 2 * len(setup.queries)
     assert sorted(q.latency for q in pooled) == sorted(q.latency for run in separate for q in run)
-    slo = setup.slo_scale * setup.base_slo
     # Equal sample sizes: the pooled attainment is the mean of the seeds' attainments.
-    assert attainment(pooled, slo) == pytest.approx(sum(attainment(run, slo) for run in separate) / 2)
+    assert attainment(pooled, setup.slo) == pytest.approx(sum(attainment(run, setup.slo) for run in separate) / 2)
 
 
-def test_throughput_of_several_seeds_meets_the_target_on_their_mean_attainment(setup_and_queries):
-    setup, queries = setup_and_queries
-    rate = compare_trace(setup, queries)["lor"].throughput
-    slo = setup.slo_scale * setup.base_slo
-    per_seed = [attainment(one_seed(setup, queries, seed, rate).by_rate[0], slo) for seed in setup.seeds]
+def test_throughput_of_several_seeds_meets_the_target_on_their_mean_attainment(setup):
+    rate = compare_trace(setup, ["lor"])["lor"].throughput
+    per_seed = [attainment(one_seed(setup, seed, rate).by_rate[0], setup.slo) for seed in setup.seeds]
     assert sum(per_seed) / len(per_seed) >= setup.target
     assert min(per_seed) < 1.0  # the rate loads the cluster: the check above is not met trivially
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from hexsim.errors import ParameterError
 from hexsim.scheduler.registry import POLICIES
 from hexsim.workload.model import Call, Query, Stage
 from tests.sim.helpers import check_run, cluster, profile, run, single_call_query
@@ -26,3 +27,9 @@ def test_call_larger_than_the_kv_cache_fails_its_query_only(watched):
     records = run(cluster(profile(kv_capacity_tokens=4096)), queries)
     done = {q.query_id: q.finished for q in records.queries}
     assert done["big"] is None and done["ok"] is not None
+
+
+def test_two_queries_with_one_id_are_refused_before_the_run():
+    queries = [single_call_query("same", 0.0, 100, 10), single_call_query("same", 1.0, 100, 10)]
+    with pytest.raises(ParameterError, match="queries: two queries have the id 'same'"):
+        run(cluster(profile()), queries)

@@ -6,6 +6,7 @@ import pytest
 from tests.sim.helpers import cluster, profile, run, single_call_query
 
 
+@pytest.mark.slow
 def test_single_seat_instance_is_an_mg1_queue():
     # One seat, 10 ms per iteration, free prompts: a call's service time is 10 ms x its output
     # length. Geometric outputs (mean 100) make service nearly exponential (mean 1 s).

@@ -7,10 +7,9 @@ import pytest
 from hexsim.cli import main
 from hexsim.metrics.base_slo import base_slo
 from hexsim.profiles.resolve import resolve_profile
-from hexsim.scheduler.config import SchedulerConfig
 from hexsim.tune.capacity import candidates, cluster_of, load_prices, plan_capacity
 from hexsim.tune.objective import score
-from tests.tune.helpers import small_workload
+from tests.tune.helpers import small_experiment
 
 MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 
@@ -19,13 +18,12 @@ MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 def test_cheapest_cluster_equals_exhaustive_search(target):
     types = [resolve_profile(MODEL, gpu, None, "test") for gpu in ("A100-80GB", "L40S", "A6000")]
     prices = load_prices()
-    workload = replace(small_workload(queries=40, rates=(0.05,)), base_slo=base_slo(types))
-    config = SchedulerConfig()
+    setup = replace(small_experiment(queries=40, rates=(0.05,)), base_slo=base_slo(types), target=target)
     every = candidates(types, prices, max_per_type=2)
     assert len(every) == 3**3 - 1
-    scored = [(c, score(replace(workload, cluster=cluster_of(MODEL, types, c.counts)), config)) for c in every]
+    scored = [(c, score(replace(setup, cluster=cluster_of(MODEL, types, c.counts)))) for c in every]
     feasible = {c.counts: c.price_per_hour for c, value in scored if value >= target}
-    found = plan_capacity(workload, MODEL, types, prices, config, target, max_per_type=2)
+    found = plan_capacity(setup, types, prices, max_per_type=2)
     meets = [c for c in found if c.attainment >= target]
     if feasible:
         assert meets[0].counts in feasible and meets[0].price_per_hour == min(feasible.values())

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from hexsim.tune.runner import TuneSetup, tune
 from hexsim.tune.space import starting_points, suggest_config
 from hexsim.tune.storage import OWNER, open_storage, owner_tag, recover_orphans
-from tests.tune.helpers import small_workload
+from tests.tune.helpers import small_experiment
 
 POSTGRES = os.environ.get("HEXSIM_TEST_POSTGRES")
 
@@ -30,13 +30,14 @@ def finished(url: str, name: str) -> list:
     return study.get_trials(deepcopy=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
 def test_two_worker_processes_complete_exactly_the_requested_trials(tmp_path, kind):
     url = {u.split(":")[0]: u for u in storages(tmp_path)}.get(kind)
     if url is None:
         pytest.skip("set HEXSIM_TEST_POSTGRES to a PostgreSQL URL (CI does)")
     name = f"two-workers-{uuid.uuid4().hex[:8]}"
-    study = tune(TuneSetup(small_workload(), "hexgen", n_trials=11, jobs=2, storage=url, study_name=name))
+    study = tune(TuneSetup(small_experiment(), n_trials=11, jobs=2, storage=url, study_name=name))
     trials = finished(url, name)
     numbers = [t.number for t in trials]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 11 == len(trials)
@@ -48,14 +49,15 @@ def test_two_worker_processes_complete_exactly_the_requested_trials(tmp_path, ki
 
 def test_rerunning_a_finished_study_adds_nothing_and_a_larger_target_continues(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    setup = TuneSetup(small_workload(), "hexgen", n_trials=3, storage=url, study_name="resume")
+    setup = TuneSetup(small_experiment(), n_trials=3, storage=url, study_name="resume")
     tune(setup)
     tune(setup)
     assert len(finished(url, "resume")) == 3
-    tune(TuneSetup(small_workload(), "hexgen", n_trials=5, storage=url, study_name="resume"))
+    tune(TuneSetup(small_experiment(), n_trials=5, storage=url, study_name="resume"))
     assert sorted(t.number for t in finished(url, "resume")) == list(range(5))
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_no_trial_and_none_counts_twice(tmp_path):
     url = f"journal:{tmp_path / 'study.log'}"
     args = [

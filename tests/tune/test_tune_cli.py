@@ -5,7 +5,7 @@ import pytest
 
 from hexsim.cli import main
 from hexsim.resources import default_trace
-from hexsim.scheduler.config import load_scheduler_config
+from hexsim.scheduler.config_file import load_scheduler_config
 from hexsim.tune.space import config_from_params
 from hexsim.tune.storage import open_storage
 from hexsim.workload.traces import load_trace, save_trace

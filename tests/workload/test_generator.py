@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hexsim.cli.trace import run_generate
 from hexsim.errors import InputError
 from hexsim.workload.chess_stats import (
     CANDIDATE,
@@ -21,7 +22,6 @@ from hexsim.workload.chess_stats import (
 )
 from hexsim.workload.generator import generate_chess_trace
 from hexsim.workload.model import Call, Query, group_chess_stages
-from hexsim.workload.trace_commands import run_generate
 from hexsim.workload.traces import load_trace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hexsim.errors import InputError
+from hexsim.errors import InputError, ParameterError
 from hexsim.workload.arrivals import with_arrivals
-from hexsim.workload.dataset_csv import write_dataset_csv
+from hexsim.workload.dataset_csv import COLUMNS
 from hexsim.workload.model import Call, Query, Stage, group_chess_stages
 from hexsim.workload.traces import load_trace, save_trace
 
@@ -100,7 +100,9 @@ def test_dataset_csv_round_trip(tmp_path):
     queries = load_trace(shared_trace(1))
     path = tmp_path / "trace.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
-        write_dataset_csv(queries, handle)
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows((q.id, c.step, c.input_tokens, c.output_tokens) for q in queries for c in q.calls)
     back = load_trace(path)
     assert [q.id for q in back] == [q.id for q in queries]
     for a, b in zip(back, queries, strict=True):
@@ -399,6 +401,6 @@ def test_trace_arrivals_need_arrival_field():
 @pytest.mark.parametrize("rate", [0.0, -1.0])
 @pytest.mark.parametrize("process", ["poisson", "gamma"])
 def test_non_positive_rate(rate, process):
-    with pytest.raises(InputError) as excinfo:
+    with pytest.raises(ParameterError) as excinfo:
         with_arrivals(many_queries(10), process, rate, np.random.default_rng(0))
-    assert "--rate" in error_text(excinfo) and repr(rate) in error_text(excinfo)
+    assert excinfo.value.parameter == "rate" and repr(rate) in error_text(excinfo)

@@ -3,8 +3,8 @@ import json
 import pytest
 from rich.console import Console
 
+from hexsim.cli.trace import run_stats
 from hexsim.workload.model import Call, Query, group_chess_stages
-from hexsim.workload.trace_commands import run_stats
 from hexsim.workload.trace_stats import render_trace_stats, trace_statistics
 from hexsim.workload.traces import save_trace
 

@@ -1,6 +1,8 @@
-"""Argument types and the options several `hexsim` commands share."""
+"""Argument types and the options several `hexsim` commands share; light enough for --help."""
 
 import argparse
+
+from hexsim.scheduler.registry import POLICIES
 
 
 def positive_float(text: str) -> float:
@@ -21,6 +23,31 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def seed(text: str) -> int:
+    """A random seed: numpy takes non-negative integers only."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def flags(parser: argparse.ArgumentParser, **renames: str) -> dict[str, str]:
+    """The flag that sets each library parameter: `--a-b` sets `a_b`, unless `renames` says otherwise.
+
+    Call it after the last option is added; the command line reports a ParameterError under this flag.
+    """
+    found = {
+        option.removeprefix("--").replace("-", "_"): option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+    return found | renames
 
 
 def add_cluster(p: argparse.ArgumentParser) -> None:
@@ -47,9 +74,29 @@ def add_slo_scale(p: argparse.ArgumentParser, default: float, what: str = "SLO a
     )
 
 
+def add_seed(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--seed", type=seed, default=0, help=f"{what} (default 0)")
+
+
 def add_template(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--template",
         metavar="FILE",
         help="workflow template JSON (default: learned from the bundled trace; see 'hexsim trace template')",
+    )
+
+
+def add_config(
+    p: argparse.ArgumentParser,
+    text: str = "TOML file whose [scheduler] table sets the policies' hyperparameters (alpha, beta, eps, max_running)",
+) -> None:
+    p.add_argument("--config", metavar="FILE", help=text)
+
+
+def add_policies(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME",
+        help=f"{what}; repeat for several (default: all of {', '.join(POLICIES)})",
     )

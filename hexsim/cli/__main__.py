@@ -1,0 +1,7 @@
+"""`python -m hexsim.cli`."""
+
+import sys
+
+from hexsim.cli import main
+
+sys.exit(main())

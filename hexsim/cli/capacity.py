@@ -1,0 +1,143 @@
+"""`hexsim capacity`: the cheapest cluster that meets an attainment target, by simulation."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from hexsim.cli.options import (
+    add_config,
+    add_rate,
+    add_seed,
+    add_slo_scale,
+    add_template,
+    add_trace,
+    flags,
+    positive_float,
+    positive_int,
+)
+from hexsim.defaults import DEFAULT_MODEL, DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from hexsim.experiment import Experiment
+    from hexsim.profiles.latency import Profile
+    from hexsim.tune.capacity import Candidate
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "capacity",
+        help="the cheapest cluster that meets an SLO attainment target",
+        description="Simulate every mix of up to --max-per-type instances of the given GPU types, in order of "
+        "price, with the (tuned) scheduler, and report the cheapest cluster whose attainment at the SLO "
+        "meets the target, with the runners-up. The SLO is the scale times the base SLO over one instance "
+        "of each type.",
+    )
+    add_trace(p)
+    add_rate(p, DEFAULT_RATE)
+    add_slo_scale(p, DEFAULT_SLO_SCALE)
+    p.add_argument("--target", type=positive_float, default=0.95, help="attainment to meet (default 0.95)")
+    p.add_argument("--gpus", default="A100,L40S,A6000", help="comma-separated GPU types (default A100,L40S,A6000)")
+    p.add_argument(
+        "--max-per-type", type=positive_int, default=2, metavar="N", help="most instances of one type (default 2)"
+    )
+    p.add_argument("--prices", metavar="FILE", help="TOML of $/GPU-hour per GPU (default: bundled list prices)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model the instances serve (default {DEFAULT_MODEL})")
+    add_config(p, "[scheduler] TOML, e.g. from hexsim tune (default: defaults)")
+    add_template(p)
+    p.add_argument("--seeds", type=positive_int, default=2, metavar="M", help="arrival seeds per cluster (default 2)")
+    add_seed(p, "first arrival seed")
+    p.add_argument("--out", metavar="PNG", help="write a cost-against-attainment figure")
+    p.set_defaults(run=run, flags=flags(p))
+
+
+def run(args: argparse.Namespace, console: Console, err: Console) -> None:
+    from pathlib import Path
+
+    from hexsim.cli import setup
+    from hexsim.profiles.gpus import canonical_gpu
+    from hexsim.profiles.resolve import canonical_model, resolve_profile
+    from hexsim.progress import lazy_progress
+    from hexsim.tune.capacity import candidates, cluster_of, load_prices, plan_capacity
+
+    model = canonical_model(args.model)
+    names = [g.strip() for g in args.gpus.split(",") if g.strip()]
+    if not names:
+        raise InputError("--gpus", f"expected a comma-separated list of GPU types, got {args.gpus!r}")
+    gpus = list(dict.fromkeys(canonical_gpu(g, "--gpus") for g in names))
+    types = [resolve_profile(model, gpu, None, f"--gpus {gpu}") for gpu in gpus]
+    prices = load_prices(args.prices)
+    config = setup.scheduler_config(args)
+    if not 0 < args.target <= 1:
+        raise InputError("--target", f"must be a share in (0, 1], got {args.target}")
+    # One instance of each type: the base SLO the SLO scale multiplies, the same for every candidate.
+    experiment = setup.load_experiment(
+        args,
+        cluster_of(model, types, [1] * len(types)),
+        setup.trace(args),
+        config=config,
+        rates=(args.rate,),
+        target=args.target,
+    )
+    total = len(candidates(types, prices, args.max_per_type))
+    with lazy_progress(err, "simulating clusters", total) as bar:
+        evaluated = plan_capacity(experiment, types, prices, args.max_per_type, on_candidate=lambda c: bar.advance())
+    feasible = [c for c in evaluated if c.attainment >= args.target]
+    render(evaluated, feasible, types, experiment, console)
+    if args.out:
+        plot_cost(Path(args.out), evaluated, args.target)
+        console.print(f"wrote {args.out}")
+    if not feasible:
+        console.print(
+            f"No cluster of up to {args.max_per_type} of each type meets {args.target:.0%}: "
+            "raise --max-per-type, add GPU types or relax the SLO."
+        )
+
+
+def render(
+    evaluated: list[Candidate], feasible: list[Candidate], types: list[Profile], e: Experiment, console: Console
+) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"{len(evaluated)} clusters simulated in order of price; target {e.target:.0%} of queries within "
+        f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s) at {e.rates[0]:g} q/s"
+    )
+    table = Table(title="Cheapest clusters that meet the target")
+    for column in ("rank", "cluster", "$/hour", "attainment"):
+        table.add_column(column, justify="left" if column == "cluster" else "right")
+    for rank, c in enumerate(feasible, start=1):
+        table.add_row(str(rank), c.describe(types), f"{c.price_per_hour:.2f}", f"{c.attainment:.1%}")
+    console.print(table)
+
+
+def plot_cost(path: Path, evaluated: list[Candidate], target: float) -> None:
+    from matplotlib.figure import Figure
+
+    from hexsim.metrics.plots import save_figure
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    meets = [c for c in evaluated if c.attainment >= target]
+    misses = [c for c in evaluated if c.attainment < target]
+    ax.scatter([c.price_per_hour for c in misses], [c.attainment for c in misses], color="grey", label="misses")
+    ax.scatter([c.price_per_hour for c in meets], [c.attainment for c in meets], color="tab:green", label="meets")
+    if meets:
+        ax.scatter(
+            [meets[0].price_per_hour],
+            [meets[0].attainment],
+            s=120,
+            facecolors="none",
+            edgecolors="black",
+            label="cheapest",
+        )
+    ax.axhline(target, color="tab:red", ls=":", label=f"target {target:.0%}")
+    ax.set(xlabel="cluster price ($/hour)", ylabel="SLO attainment", title="Cost against attainment")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

@@ -1,0 +1,64 @@
+"""The options simulate, compare, tune and capacity share, turned into library objects.
+
+Imported by the handlers only: it pulls in the simulator.
+"""
+
+from argparse import Namespace
+from pathlib import Path
+
+from hexsim.cluster import ClusterSpec, load_cluster
+from hexsim.errors import InputError
+from hexsim.experiment import Experiment
+from hexsim.resources import default_cluster, default_trace
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.scheduler.config_file import load_scheduler_config
+from hexsim.scheduler.template import WorkflowTemplate, default_template, load_template
+from hexsim.workload.model import Query
+from hexsim.workload.traces import load_trace
+
+
+def cluster_file(args: Namespace) -> Path:
+    """--cluster, or the bundled paper cluster."""
+    return Path(args.cluster) if args.cluster else default_cluster()
+
+
+def cluster(args: Namespace) -> ClusterSpec:
+    return load_cluster(cluster_file(args))
+
+
+def trace_file(args: Namespace) -> Path:
+    """--trace, or the bundled trace."""
+    return Path(args.trace) if args.trace else default_trace()
+
+
+def trace(args: Namespace) -> list[Query]:
+    return load_trace(trace_file(args))
+
+
+def traces(args: Namespace) -> dict[str, list[Query]]:
+    """Every --trace (a repeated option) by file stem, or the bundled trace."""
+    files = [Path(t) for t in args.trace] if args.trace else [default_trace()]
+    found = {path.stem: load_trace(path) for path in files}
+    if len(found) < len(files):
+        raise InputError("--trace", "two traces have the same file name; rename one")
+    return found
+
+
+def template(args: Namespace) -> WorkflowTemplate:
+    """--template, or the template learned from the bundled trace."""
+    return load_template(args.template) if args.template else default_template()
+
+
+def scheduler_config(args: Namespace) -> SchedulerConfig:
+    """The [scheduler] table of --config, or the defaults."""
+    return load_scheduler_config(args.config) if args.config else SchedulerConfig()
+
+
+def seeds(args: Namespace) -> tuple[int, ...]:
+    """--seed and the --seeds after it (one seed where the command has no --seeds)."""
+    return tuple(range(args.seed, args.seed + getattr(args, "seeds", 1)))
+
+
+def load_experiment(args: Namespace, cluster: ClusterSpec, queries: list[Query], **settings) -> Experiment:
+    """The experiment of the shared options (template, seeds, SLO scale) and `settings` (rates, config, ...)."""
+    return Experiment.create(cluster, queries, template(args), seeds=seeds(args), slo_scale=args.slo_scale, **settings)

@@ -1,0 +1,140 @@
+"""`hexsim simulate`: replay a trace through one or more policies on a simulated cluster."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from hexsim.cli.options import (
+    add_cluster,
+    add_config,
+    add_policies,
+    add_rate,
+    add_seed,
+    add_slo_scale,
+    add_template,
+    add_trace,
+    flags,
+    positive_float,
+)
+from hexsim.defaults import ARRIVAL_PROCESSES, DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "simulate",
+        help="replay a trace through scheduling policies on a simulated cluster",
+        description="Replay a Text-to-SQL workflow trace through one or more scheduling policies on a "
+        "simulated heterogeneous cluster and report SLO attainment, latency deadlines and percentiles. "
+        "With no arguments: the bundled trace on the paper's cluster (Llama-3.1-70B on A100, A100, "
+        "A6000, L40S), every registered policy.",
+    )
+    add_cluster(p)
+    add_trace(p)
+    add_rate(p, DEFAULT_RATE)
+    p.add_argument(
+        "--arrivals",
+        choices=ARRIVAL_PROCESSES,
+        default="poisson",
+        help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)",
+    )
+    p.add_argument(
+        "--cv",
+        type=positive_float,
+        default=2.0,
+        metavar="X",
+        help="coefficient of variation of gamma inter-arrival gaps (default 2)",
+    )
+    add_policies(p, "policy to run")
+    add_slo_scale(p, DEFAULT_SLO_SCALE)
+    add_seed(p, "random seed of the arrival process")
+    add_config(p)
+    add_template(p)
+    p.add_argument("--json", action="store_true", help="print one machine-readable JSON report on stdout")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write each policy's per-query and per-call CSVs and its scheduler decision log (JSONL) into DIR",
+    )
+    p.add_argument("--timeline", metavar="FILE", help="write a Chrome/Perfetto trace JSON of every batch")
+    p.set_defaults(run=run, flags=flags(p))
+
+
+def run(args: argparse.Namespace, console: Console, err: Console) -> None:
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from hexsim.atomic import atomic_open
+    from hexsim.cli import setup
+    from hexsim.metrics.export import write_run_csvs
+    from hexsim.metrics.report import policy_summary, render_report, report_json, simulate_report
+    from hexsim.metrics.summary import DEFAULT_SCALES
+    from hexsim.metrics.timeline import timeline_events, write_timeline
+    from hexsim.progress import lazy_progress
+    from hexsim.scheduler.log import DecisionLog
+    from hexsim.scheduler.registry import POLICIES, get_policy
+    from hexsim.sim.simulate import simulate
+
+    cluster_file, trace_file = setup.cluster_file(args), setup.trace_file(args)
+    cluster, trace = setup.cluster(args), setup.trace(args)
+    policies = [get_policy(name) for name in (args.policy or list(POLICIES))]
+    experiment = setup.load_experiment(
+        args,
+        cluster,
+        trace,
+        config=setup.scheduler_config(args),
+        rates=(args.rate,),
+        arrivals=args.arrivals,
+        cv=args.cv,
+    )
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError("--out", f"{args.out!r} exists and is not a folder")
+    queries = experiment.sample(args.rate, args.seed)
+    scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
+
+    summaries = {}
+    runs = []
+    events: list[dict] = []
+    names = [inst.name for inst in cluster.instances]
+    for index, policy in enumerate(policies):
+        segments: list | None = [] if args.timeline else None
+        sink = atomic_open(Path(args.out) / f"decisions_{policy.name}.jsonl") if args.out else nullcontext()
+        with lazy_progress(err, f"simulating {policy.name}", len(queries)) as bar, sink as decisions:
+            records = simulate(
+                cluster,
+                queries,
+                policy,
+                experiment.slo,
+                config=experiment.config,
+                template=experiment.template,
+                timeline=segments,
+                log=None if decisions is None else DecisionLog(decisions, names),
+                on_query_done=lambda _: bar.advance(),
+            )
+        runs.append(records)
+        summaries[policy.name] = policy_summary(records, experiment.base_slo, scales)
+        if segments is not None:
+            events += timeline_events(index, policy.name, names, segments)
+
+    arrivals = "trace arrivals" if args.arrivals == "trace" else f"{args.arrivals} arrivals at {args.rate:g} q/s"
+    report_setup = {
+        "cluster": cluster_file.name,
+        "instances": len(cluster.instances),
+        "trace": trace_file.name,
+        "arrivals": arrivals,
+        "seed": args.seed,
+    }
+    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup)
+    if args.out is not None:
+        for records in runs:
+            write_run_csvs(records, Path(args.out))
+    if args.timeline:
+        write_timeline(Path(args.timeline), events)
+    if args.json:
+        print(report_json(report))
+    else:
+        render_report(report, console)

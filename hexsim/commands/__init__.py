@@ -1,1 +1,0 @@
-"""What each `hexsim` subcommand does, given its parsed arguments."""

@@ -1,0 +1,11 @@
+"""Defaults and the names of choices, in a module light enough for the command line's help."""
+
+DEFAULT_RATE = 0.03  # queries/s: about 60% of what the paper's cluster sustains under `lor`
+DEFAULT_SLO_SCALE = 2.0
+THROUGHPUT_SLO_SCALE = 3.0  # CHESS queries with many revise rounds take over twice the base SLO even alone
+DEFAULT_MODEL = "meta-llama/Llama-3.1-70B-Instruct"
+
+ARRIVAL_PROCESSES = ("poisson", "gamma", "trace")
+OBJECTIVES = {"attainment": "maximize", "deadline": "minimize", "throughput": "maximize"}
+SAMPLERS = ("tpe", "gp", "cmaes")
+SCHEDULING_POLICIES = ("fcfs", "priority")  # vLLM's --scheduling-policy

@@ -1,0 +1,62 @@
+"""One experiment: what simulate, compare, tune and capacity all run.
+
+A cluster, a trace and the scheduler's template and configuration; arrivals drawn from a
+process at each of `rates` (queries/s), once per seed; an end-to-end SLO of `slo_scale`
+base SLOs. Picklable, so worker processes can rebuild it.
+"""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hexsim.cluster import ClusterSpec
+from hexsim.defaults import DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.metrics.base_slo import base_slo
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.scheduler.template import WorkflowTemplate, default_template
+from hexsim.workload.arrivals import with_arrivals
+from hexsim.workload.model import Query
+
+
+@dataclass(frozen=True)
+class Experiment:
+    cluster: ClusterSpec
+    queries: tuple[Query, ...]
+    template: WorkflowTemplate
+    base_slo: float
+    config: SchedulerConfig = SchedulerConfig()
+    rates: tuple[float, ...] = (DEFAULT_RATE,)
+    seeds: tuple[int, ...] = (0,)
+    slo_scale: float = DEFAULT_SLO_SCALE
+    arrivals: str = "poisson"
+    cv: float = 2.0
+    target: float = 0.95
+
+    @property
+    def slo(self) -> float:
+        """The end-to-end SLO in seconds."""
+        return self.slo_scale * self.base_slo
+
+    @classmethod
+    def create(
+        cls, cluster: ClusterSpec, queries, template: WorkflowTemplate | None = None, **settings
+    ) -> "Experiment":
+        """An experiment whose base SLO is the standard CHESS workflow's, averaged over `cluster`'s instances."""
+        return cls(
+            cluster=cluster,
+            queries=tuple(queries),
+            template=template or default_template(),
+            base_slo=base_slo(inst.profile for inst in cluster.instances),
+            **settings,
+        )
+
+    def with_policy(self, name: str) -> "Experiment":
+        return replace(self, config=replace(self.config, policy=name))
+
+    def sample(self, rate: float, seed: int) -> list[Query]:
+        """The queries with arrival times drawn at `rate` from `seed`.
+
+        A seed's gaps are the same at every rate, scaled by 1/rate: rates share randomness.
+        """
+        return with_arrivals(list(self.queries), self.arrivals, rate, np.random.default_rng(seed), cv=self.cv)
+

@@ -1,0 +1,113 @@
+"""Events in and decisions out: the whole interface between the scheduler core and a runtime.
+
+A runtime (the simulator, or `hexsim.live.adapter` in front of real engines) tells the core what happened
+and carries out the decisions the core answers with, as plain data, much like vLLM v1's
+`schedule()` / `update_from_output()`. A call is named by `CallId`: its query, the index of
+its stage in the query, and its index in the stage.
+"""
+
+from dataclasses import dataclass
+
+CallId = tuple[str, int, int]
+
+
+@dataclass(slots=True)
+class CallSpec:
+    """What the runtime knows of a call before it runs.
+
+    `max_tokens` is the request's limit on generated tokens, when there is one: the core uses
+    it only to tell whether the call can ever fit an instance's KV cache, never as an estimate.
+    """
+
+    step: str
+    input_tokens: int
+    max_tokens: int | None = None
+
+
+# -- events: what happened (plain data: built by a runtime, never changed) -------------------
+
+
+@dataclass(slots=True)
+class QueryArrived:
+    query: str
+    slo: float
+
+
+@dataclass(slots=True)
+class StageReady:
+    """The calls of a query's next stage (or more calls of its current stage) can run."""
+
+    query: str
+    stage: int
+    calls: tuple[CallSpec, ...]
+
+
+@dataclass(slots=True)
+class CallStarted:
+    """An admitted call's first token came back: its engine is running it (what a gateway can see)."""
+
+    call: CallId
+
+
+@dataclass(slots=True)
+class CallFinished:
+    call: CallId
+
+
+@dataclass(slots=True)
+class CallFailed:
+    """The runtime could not run an admitted call (the engine refused or lost it)."""
+
+    call: CallId
+    reason: str
+
+
+@dataclass(slots=True)
+class InstanceRoom:
+    """The instance can take more calls now (`room`), or cannot until told again."""
+
+    instance: int
+    room: bool
+
+
+@dataclass(slots=True)
+class QueryFinished:
+    """The client is done with the query: the core forgets it."""
+
+    query: str
+
+
+Event = QueryArrived | StageReady | CallStarted | CallFinished | CallFailed | InstanceRoom | QueryFinished
+
+
+# -- decisions: what to do -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Dispatch:
+    """The call belongs to `instance`; `deadline` is its stage's, `key` its place in the instance's queue."""
+
+    call: CallId
+    instance: int
+    deadline: float
+    key: float
+
+
+@dataclass(slots=True)
+class Admit:
+    """Send the call to its instance's engine now, with vLLM's `priority` (lower runs first)."""
+
+    call: CallId
+    instance: int
+    priority: int
+
+
+@dataclass(slots=True)
+class Fail:
+    """The call can never run: no instance serving its model can hold it."""
+
+    call: CallId
+    reason: str
+
+
+Decision = Dispatch | Admit | Fail

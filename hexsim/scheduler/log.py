@@ -1,0 +1,74 @@
+"""The decision log: every event a runtime sends the core and every decision it gets back, as JSON Lines.
+
+One flat record per line: `t` (the runtime's clock), `event` or `decision` (its kind), then
+its fields. A stage's calls are one record each. Instances are named, calls spelled out as
+query, stage and index. The same events at the same times give the same bytes, whichever
+runtime wrote them.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import TextIO
+
+from hexsim.scheduler.events import (
+    Admit,
+    CallFailed,
+    CallFinished,
+    CallStarted,
+    Decision,
+    Dispatch,
+    Event,
+    Fail,
+    InstanceRoom,
+    QueryArrived,
+    QueryFinished,
+    StageReady,
+)
+
+KINDS = {
+    QueryArrived: ("event", "query_arrived"),
+    StageReady: ("event", "stage_ready"),
+    CallStarted: ("event", "call_started"),
+    CallFinished: ("event", "call_finished"),
+    CallFailed: ("event", "call_failed"),
+    InstanceRoom: ("event", "instance_room"),
+    QueryFinished: ("event", "query_finished"),
+    Dispatch: ("decision", "dispatch"),
+    Admit: ("decision", "admit"),
+    Fail: ("decision", "fail"),
+}
+
+
+class DecisionLog:
+    """Appends records to `sink` (an open text file); `instances` names the core's instances by index."""
+
+    def __init__(self, sink: TextIO, instances: Sequence[str]):
+        self._sink = sink
+        self._instances = list(instances)
+
+    def write(self, now: float, item: Event | Decision) -> None:
+        for record in self.records(now, item):
+            self._sink.write(json.dumps(record) + "\n")
+
+    def records(self, now: float, item: Event | Decision) -> list[dict]:
+        kind, name = KINDS[type(item)]
+        head = {"t": now, kind: name}
+        if isinstance(item, StageReady):
+            return [
+                head | {"query": item.query, "stage": item.stage, "index": i, **_fields(spec)}
+                for i, spec in enumerate(item.calls)
+            ]
+        record = dict(head)
+        for key, value in _fields(item).items():
+            if key == "call":
+                record |= {"query": value[0], "stage": value[1], "index": value[2]}
+            elif key == "instance":
+                record[key] = self._instances[value]
+            else:
+                record[key] = value
+        return [record]
+
+
+def _fields(item: object) -> dict:
+    return {f.name: getattr(item, f.name) for f in fields(item)}

@@ -1,0 +1,72 @@
+"""What the scheduler core keeps of queries, calls and instances: its estimates, never measurements."""
+
+from dataclasses import dataclass, field
+
+from hexsim.profiles.latency import Profile
+from hexsim.scheduler.estimates import Estimates
+from hexsim.scheduler.events import CallId, CallSpec
+
+
+@dataclass(slots=True, eq=False)
+class QueryState:
+    """A query in flight, as far as it has gone: its past and current stages, never its future."""
+
+    id: str
+    arrival: float
+    slo: float
+    positions: list[tuple[str, int]] = field(default_factory=list)
+    stages_of_step: dict[str, int] = field(default_factory=dict)
+    stage_deadline: float = float("inf")
+    stage_calls: int = 0
+
+    @property
+    def deadline(self) -> float:
+        return self.arrival + self.slo
+
+    @property
+    def stage(self) -> int:
+        """Index of the current stage (-1 before the first)."""
+        return len(self.positions) - 1
+
+
+@dataclass(slots=True, eq=False)
+class ScheduledCall:
+    """One call as the scheduler sees it: the runtime's description and the scheduler's estimates."""
+
+    id: CallId
+    query: QueryState
+    spec: CallSpec
+    est_output: float
+    deadline: float = float("inf")
+    instance: int = -1
+    t_comp: float = 0.0
+    key: float = 0.0
+    admitted: bool = False
+    started: bool = False
+
+    @property
+    def stage(self) -> int:
+        return self.id[1]
+
+
+@dataclass(eq=False)
+class InstanceState:
+    """The core's bookkeeping of one instance; dispatchers read it as an `InstanceView`."""
+
+    index: int
+    name: str
+    profile: Profile
+    estimates: Estimates
+    outstanding: int = 0
+    queued_work: float = 0.0
+    in_flight: int = 0
+    running: int = 0
+    room: bool = True
+    held: list[tuple[float, int, ScheduledCall]] = field(default_factory=list)  # a heap: key, dispatch order
+
+    @property
+    def model(self) -> str:
+        return self.profile.model
+
+    def est_compute(self, call: ScheduledCall) -> float:
+        return self.estimates(self.profile, call.spec.input_tokens, call.est_output)

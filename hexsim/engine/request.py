@@ -7,7 +7,8 @@ WAITING, PREFILL, DECODE, DONE = 0, 1, 2, 3
 
 
 class Request:
-    """One request's progress: `kv` tokens cached while it prefills, `gen` tokens generated.
+    """One request's progress: `kv` of its `target` tokens cached while it prefills (its prompt,
+    plus the output it had generated before a preemption), `gen` tokens generated.
 
     While it decodes, its KV length is `base + it` on the planner's iteration counter and it
     finishes at iteration `end`. `handle` is the runtime's own object for the request.
@@ -45,11 +46,6 @@ class Request:
         self.ticket = 0
         self.preemptions = 0
         self.aborted = False
-
-    @property
-    def prefill_target(self) -> int:
-        """Tokens to compute before it decodes: its prompt, plus any output it had before preemption."""
-        return self.prompt + self.gen
 
 
 class FcfsQueue:

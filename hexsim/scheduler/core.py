@@ -89,12 +89,6 @@ class SchedulerCore:
         """Take one event at time `now`; return the decisions the runtime must carry out, in order."""
         return self.handlers[type(event)](event, now)
 
-    def instance_index(self, name: str) -> int:
-        for inst in self.instances:
-            if inst.name == name:
-                return inst.index
-        raise ParameterError("instance", f"unknown instance {name!r}")
-
     # -- events ----------------------------------------------------------------------------
 
     def _query_arrived(self, event: QueryArrived, now: float) -> Sequence[Decision]:

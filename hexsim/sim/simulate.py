@@ -1,6 +1,8 @@
 """simulate(): one policy, one workload, one cluster -> the run's records."""
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import simpy
 
@@ -40,8 +42,26 @@ def simulate(
         env, cluster, policy, template or default_template(), slo, config, timeline, log, on_query_done
     )
     model.start(queries)
-    env.run()
-    return model.records()
+    with _collector_paused():
+        env.run()
+        return model.records()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a run.
+
+    A run allocates millions of short-lived objects and almost no reference cycles (peak memory
+    of the 10,000-query benchmark is the same without the collector), while the collector's
+    passes over the trace and the growing records cost about 5% of the run.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def run_experiment(experiment: Experiment, rate: float, seed: int) -> tuple[QueryRecord, ...]:

@@ -1,23 +1,23 @@
 """Read TOML files and check their keys, with errors that name the file, key and value."""
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from hexsim.errors import InputError
+from hexsim.inputfile import read_text, shown
+
+# TOML integers are 64-bit signed; the standard asks readers to refuse what does not fit.
+INT64 = range(-(2**63), 2**63)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
+    text = read_text(path)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError(str(path), f"malformed TOML ({err})") from None
-    except UnicodeDecodeError as err:
-        raise InputError(str(path), f"not UTF-8 text (byte {err.start})") from None
 
 
 class Table:
@@ -27,7 +27,7 @@ class Table:
         self.path = str(path)
         self.prefix = prefix
         if not isinstance(data, dict):
-            raise InputError(self.path, f"'{prefix.rstrip('.') or 'document'}' must be a table, got {data!r}")
+            raise InputError(self.path, f"'{prefix.rstrip('.') or 'document'}' must be a table, got {shown(data)}")
         self.data = data
 
     def key(self, name: str) -> str:
@@ -48,13 +48,17 @@ class Table:
             return default
         value = self.data[name]
         kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, float) and float in kinds and not math.isfinite(value):
+            raise self.fail(name, f"must be a finite number, got {shown(value)}")
+        if isinstance(value, int) and int in kinds and value not in INT64:
+            raise self.fail(name, f"does not fit a 64-bit integer, got {shown(value)}")
         if isinstance(value, bool) and bool not in kinds:
             ok = False
         else:
             ok = isinstance(value, kinds) and (check is None or check(value))
         if not ok:
             expected = rule or " or ".join(k.__name__ for k in kinds)
-            raise self.fail(name, f"must be {expected}, got {value!r}")
+            raise self.fail(name, f"must be {expected}, got {shown(value)}")
         return float(value) if float in kinds else value
 
     def table(self, name: str) -> "Table":

@@ -1,6 +1,7 @@
 """`hexsim profile ...` end to end: outputs that must agree with the library, and one-line errors."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,11 +72,22 @@ def test_validate_prints_a_table_per_data_set_and_writes_the_figure(capsys, tmp_
             "unknown GPU 'V100'",
         ),
         (["fit", "missing.csv", "--model", "llama2-70b", "--gpu", "A100", "--out", "p.toml"], "missing.csv: no such"),
-        (["validate", "--data", "nowhere"], "nowhere/step_latency_llama31_70b.csv: no such file"),
+        (["validate", "--data", "nowhere"], "nowhere/step_latency_llama31_70b.csv: no such"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, *args)
     assert code == 2 and expected in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_measure_without_the_live_extra_says_how_to_get_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "hexsim.profiles.measure", raising=False)
+    monkeypatch.setitem(sys.modules, "httpx", None)  # as after a plain `pip install .`
+    args = ["measure", "--endpoint", "http://127.0.0.1:9", "--model", "m", "--gpu", "A100", "--out", "m.csv"]
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err == "hexsim: error: profile measure: needs the live extra (httpx): pip install 'hexsim[live]'\n"
     assert list(tmp_path.iterdir()) == []

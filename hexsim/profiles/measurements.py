@@ -10,6 +10,7 @@ sequences each generate a token while attending to `context_tokens` tokens.
 """
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,16 @@ from pathlib import Path
 from hexsim.atomic import atomic_open
 from hexsim.csvrows import csv_rows
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
+from hexsim.workload.fields import MAX_TOKENS
 
 COLUMNS = ("phase", "batch_size", "prompt_tokens", "context_tokens", "time_s")
 PHASES = ("prefill", "decode")
+# No engine iteration takes under a microsecond or over an hour: such a time is a broken timer or a unit mix-up.
+MIN_ITERATION_S = 1e-6
+MAX_ITERATION_S = 3600.0
+# Far beyond any engine's batch: a larger one is a corrupt row.
+MAX_BATCH = 100_000
 
 
 @dataclass(frozen=True)
@@ -46,24 +54,49 @@ def read_measurements(path: str | Path) -> list[Measurement]:
 
 
 def _parse(row: dict, where: str) -> Measurement:
-    phase = (row["phase"] or "").strip()
+    phase = row["phase"].strip()
     if phase not in PHASES:
-        raise InputError(where, f"column 'phase' must be prefill or decode, got {phase!r}")
-    values = {}
-    for column, kind in (("batch_size", int), ("prompt_tokens", int), ("context_tokens", float), ("time_s", float)):
-        text = (row[column] or "").strip()
-        try:
-            value = kind(text)
-        except ValueError:
-            raise InputError(where, f"column '{column}' must be a number, got {text!r}") from None
-        if value < 0 or (value == 0 and column != "context_tokens") or value != value:
-            raise InputError(where, f"column '{column}' must be positive, got {text!r}")
-        values[column] = value
-    if phase == "decode" and values["context_tokens"] <= 0:
+        raise InputError(where, f"column 'phase' must be prefill or decode, got {shown(phase)}")
+    return Measurement(
+        phase,
+        column_value(row, "batch_size", where, int, maximum=MAX_BATCH),
+        column_value(row, "prompt_tokens", where, int, maximum=MAX_TOKENS),
+        column_value(row, "context_tokens", where, float, maximum=MAX_TOKENS, zero=phase == "prefill"),
+        iteration_seconds(row, "time_s", where),
+    )
+
+
+def column_value(row: dict, column: str, where: str, kind: type, *, maximum: float, zero: bool = False) -> float:
+    """The positive number (or zero, if `zero`) of type `kind` up to `maximum` in `column` of a CSV row."""
+    text = row[column].strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InputError(where, f"column '{column}' must be a number, got {shown(text)}") from None
+    if not math.isfinite(value):
+        raise InputError(where, f"column '{column}' must be a finite number, got {shown(text)}")
+    if value < 0 or (value == 0 and not zero):
+        rule = "non-negative" if zero else "positive"
+        raise InputError(where, f"column '{column}' must be {rule}, got {shown(text)}")
+    if value > maximum:
+        raise InputError(where, f"column '{column}' must be at most {maximum:,}, got {shown(text)}")
+    return value
+
+
+def iteration_seconds(row: dict, column: str, where: str, scale: float = 1.0, unit: str = "s") -> float:
+    """The time in seconds of one engine iteration in `column` of a CSV row, which gives it in `unit` (`scale` s)."""
+    text = row[column].strip()
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise InputError(where, f"column '{column}' must be a number, got {shown(text)}") from None
+    if not MIN_ITERATION_S <= value <= MAX_ITERATION_S:
         raise InputError(
-            where, f"column 'context_tokens' must be positive for a decode row, got {row['context_tokens']!r}"
+            where,
+            f"column '{column}' must be from {MIN_ITERATION_S / scale:g} to {MAX_ITERATION_S / scale:g} {unit} "
+            f"(no engine iteration takes under a microsecond or over an hour), got {shown(text)}",
         )
-    return Measurement(phase, values["batch_size"], values["prompt_tokens"], values["context_tokens"], values["time_s"])
+    return value
 
 
 def write_measurements(rows: Iterable[Measurement], path: str | Path) -> None:

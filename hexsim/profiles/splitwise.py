@@ -5,7 +5,8 @@ from pathlib import Path
 
 from hexsim.csvrows import csv_rows
 from hexsim.errors import InputError
-from hexsim.profiles.measurements import Measurement
+from hexsim.profiles.measurements import MAX_BATCH, Measurement, column_value, iteration_seconds
+from hexsim.workload.fields import MAX_TOKENS
 
 COLUMNS = (
     "model",
@@ -17,6 +18,8 @@ COLUMNS = (
     "token_time",
     "tensor_parallel",
 )
+MS = 1e-3  # Splitwise's times are in milliseconds
+MAX_TP = 1024  # far beyond any tensor-parallel group
 
 
 def read_splitwise(path: str | Path) -> dict[tuple[str, str, int], list[Measurement]]:
@@ -28,16 +31,18 @@ def read_splitwise(path: str | Path) -> dict[tuple[str, str, int], list[Measurem
     """
     groups: dict[tuple[str, str, int], list[Measurement]] = defaultdict(list)
     for row, where in csv_rows(path, COLUMNS, "Splitwise perf-model CSV"):
-        try:
-            prompt, batch, tokens, tp = (
-                int(row[c]) for c in ("prompt_size", "batch_size", "token_size", "tensor_parallel")
-            )
-            prompt_s, token_s = float(row["prompt_time"]) / 1000.0, float(row["token_time"]) / 1000.0
-        except ValueError:
-            raise InputError(where, f"non-numeric value in row {dict(row)!r}") from None
-        if min(prompt, batch, tokens, tp) <= 0 or not (prompt_s > 0 and token_s > 0):
-            raise InputError(where, f"sizes and times must be positive, got {dict(row)!r}")
-        key = (row["model"], row["hardware"], tp)
+        prompt = column_value(row, "prompt_size", where, int, maximum=MAX_TOKENS)
+        batch = column_value(row, "batch_size", where, int, maximum=MAX_BATCH)
+        tokens = column_value(row, "token_size", where, int, maximum=MAX_TOKENS)
+        tp = column_value(row, "tensor_parallel", where, int, maximum=MAX_TP)
+        prompt_s = iteration_seconds(row, "prompt_time", where, MS, "ms")
+        token_s = iteration_seconds(row, "token_time", where, MS, "ms")
+        for column in ("model", "hardware"):
+            if not row[column].strip():
+                raise InputError(where, f"column '{column}' must not be empty")
+        key = (row["model"].strip(), row["hardware"].strip(), tp)
         groups[key].append(Measurement("prefill", batch, prompt, 0.0, prompt_s))
         groups[key].append(Measurement("decode", batch, prompt, prompt + tokens / 2.0, token_s))
+    if not groups:
+        raise InputError(str(path), "no measurements in the file")
     return dict(groups)

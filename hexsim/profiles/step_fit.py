@@ -19,6 +19,10 @@ from hexsim.csvrows import csv_rows
 from hexsim.errors import InputError
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import Profile
+from hexsim.profiles.measurements import column_value
+from hexsim.workload.fields import MAX_TOKENS
+
+MAX_STEP_S = 86_400.0  # a day: far beyond any single call's latency
 
 
 @dataclass(frozen=True)
@@ -33,15 +37,14 @@ class StepLatency:
 def read_step_latencies(path: str | Path) -> list[StepLatency]:
     rows = []
     for row, where in csv_rows(path, ("gpu", "step", "input_tokens", "output_tokens", "latency_s"), "step-latency CSV"):
-        try:
-            latency = float(row["latency_s"])
-            tokens = int(row["input_tokens"]), int(row["output_tokens"])
-        except ValueError:
-            raise InputError(where, f"non-numeric value in row {row!r}") from None
-        if latency <= 0 or min(tokens) <= 0:
-            raise InputError(where, f"latency and token counts must be positive, got {row!r}")
-        gpu = canonical_gpu(row["gpu"], f"{where}: column 'gpu'")
-        rows.append(StepLatency(gpu, row["step"], *tokens, latency))
+        gpu = canonical_gpu(row["gpu"].strip(), f"{where}: column 'gpu'")
+        step = row["step"].strip()
+        if not step:
+            raise InputError(where, "column 'step' must not be empty")
+        input_tokens = column_value(row, "input_tokens", where, int, maximum=MAX_TOKENS)
+        output_tokens = column_value(row, "output_tokens", where, int, maximum=MAX_TOKENS)
+        latency = column_value(row, "latency_s", where, float, maximum=MAX_STEP_S)
+        rows.append(StepLatency(gpu, step, input_tokens, output_tokens, latency))
     return rows
 
 

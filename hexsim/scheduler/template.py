@@ -16,10 +16,13 @@ from pathlib import Path
 
 from hexsim.atomic import atomic_write_text
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
 from hexsim.jsonfile import read_json
+from hexsim.workload.fields import MAX_TOKENS
 from hexsim.workload.model import Query, Stage
 
 FORMAT = "hexsim.template/1"
+MAX_STAGES = 10_000  # expected stages still to come: CHESS runs a few dozen in all
 DEFAULT_TEMPLATE = Path(__file__).with_name("default_template.json")
 
 
@@ -123,24 +126,69 @@ def save_template(template: WorkflowTemplate, path: str | Path) -> None:
 
 def load_template(path: str | Path) -> WorkflowTemplate:
     record = read_json(path, "template file")
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        found = record.get("format") if isinstance(record, dict) else None
-        raise InputError(str(path), f"key 'format' must be {FORMAT!r}, got {found!r}")
-    try:
-        steps = {
-            str(step): StepShape(float(v["output_mean"]), float(v["stage_input_mean"]))
-            for step, v in record["steps"].items()
+    read = _Reader(str(path))
+    found = read.field(record, "", "format")
+    if found != FORMAT:
+        raise InputError(str(path), f"key 'format' must be {FORMAT!r}, got {shown(found)}")
+    steps = {
+        step: StepShape(
+            read.number(read.field(shape, f"steps.{step}", "output_mean"), f"steps.{step}.output_mean", MAX_TOKENS),
+            read.number(
+                read.field(shape, f"steps.{step}", "stage_input_mean"), f"steps.{step}.stage_input_mean", MAX_TOKENS
+            ),
+        )
+        for step, shape in read.mapping(read.field(record, "", "steps"), "steps").items()
+    }
+    remaining: dict[tuple[str, int], dict[str, float]] = {}
+    positions = read.field(record, "", "remaining")
+    if not isinstance(positions, list):
+        raise read.fail("remaining", f"must be a list, got {shown(positions)}")
+    for i, position in enumerate(positions):
+        key = f"remaining[{i}]"
+        step = read.field(position, key, "step")
+        if not isinstance(step, str) or not step:
+            raise read.fail(f"{key}.step", f"must be a step name, got {shown(step)}")
+        occurrence = read.field(position, key, "occurrence")
+        if isinstance(occurrence, bool) or not isinstance(occurrence, int) or occurrence < 1:
+            raise read.fail(f"{key}.occurrence", f"must be a positive integer, got {shown(occurrence)}")
+        if (step, occurrence) in remaining:
+            raise read.fail(key, f"a second entry for occurrence {occurrence} of step {step!r}")
+        after = read.mapping(read.field(position, key, "stages_after"), f"{key}.stages_after")
+        remaining[(step, occurrence)] = {
+            name: read.number(count, f"{key}.stages_after.{name}", MAX_STAGES) for name, count in after.items()
         }
-        remaining = {
-            (str(r["step"]), int(r["occurrence"])): {str(k): float(v) for k, v in r["stages_after"].items()}
-            for r in record["remaining"]
-        }
-        default_output = float(record["default_output"])
-    except KeyError as err:
-        raise InputError(str(path), f"missing key {err.args[0]!r}") from None
-    except (TypeError, ValueError, AttributeError) as err:
-        raise InputError(str(path), f"malformed template ({err})") from None
-    return WorkflowTemplate(steps, remaining, default_output, str(record.get("source", "")))
+    default_output = read.number(read.field(record, "", "default_output"), "default_output", MAX_TOKENS)
+    source = record.get("source", "")
+    if not isinstance(source, str):
+        raise read.fail("source", f"must be a string, got {shown(source)}")
+    return WorkflowTemplate(steps, remaining, default_output, source)
+
+
+class _Reader:
+    """Checks a template record; every error names the file, the key and the value."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, key: str, message: str) -> InputError:
+        return InputError(self.path, f"key '{key}': {message}")
+
+    def field(self, record: object, key: str, name: str) -> object:
+        if not isinstance(record, dict):
+            raise self.fail(key or "(top level)", f"must be an object, got {shown(record)}")
+        if name not in record:
+            raise InputError(self.path, f"missing key '{f'{key}.{name}' if key else name}'")
+        return record[name]
+
+    def mapping(self, value: object, key: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be an object, got {shown(value)}")
+        return value
+
+    def number(self, value: object, key: str, maximum: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= maximum:
+            raise self.fail(key, f"must be a number from 0 to {maximum:,}, got {shown(value)}")
+        return float(value)
 
 
 @cache

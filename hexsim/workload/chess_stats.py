@@ -19,7 +19,9 @@ from scipy.stats import rankdata
 
 from hexsim.atomic import atomic_write_text
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
 from hexsim.jsonfile import read_json
+from hexsim.workload.fields import MAX_TOKENS
 from hexsim.workload.model import Query
 
 RETRIEVER = "Information Retriever"
@@ -32,6 +34,10 @@ EVALUATE = "evaluate"
 
 QUANTILE_LEVELS = 101
 FORMAT = "hexsim.chess_stats/1"
+FIT_COMMAND = "hexsim trace fit TRACE --out FILE"
+# Bounds on a stats file's numbers: CHESS runs a few dozen calls per query; counts are of fitted queries.
+MAX_CALLS = 1000
+MAX_COUNT = 10**12
 DEFAULT_STATS_PATH = Path(__file__).with_name("chess_stats.json")
 
 
@@ -62,7 +68,8 @@ class ChessSkeleton:
         )
 
     @classmethod
-    def of(cls, query: Query) -> "ChessSkeleton":
+    def of(cls, query: Query, source: str = "queries") -> "ChessSkeleton":
+        """The skeleton of `query`, or an error naming `source` (its trace) and the query."""
         steps = [call.step for call in query.calls]
         skeleton = cls(
             extract_keywords=KEYWORDS in steps,
@@ -73,7 +80,9 @@ class ChessSkeleton:
             evaluations=steps.count(EVALUATE),
         )
         if skeleton.steps() != steps:
-            raise InputError(f"query {query.id}", f"calls do not follow the CHESS workflow: {steps}")
+            raise InputError(
+                f"{source}: query {query.id}", f"calls do not follow the CHESS workflow: {shown(steps, 200)}"
+            )
         return skeleton
 
 
@@ -94,10 +103,11 @@ class ChessWorkflowStats:
     input_correlation: float
 
 
-def fit_chess_stats(queries: Sequence[Query]) -> ChessWorkflowStats:
+def fit_chess_stats(queries: Sequence[Query], source: str = "queries") -> ChessWorkflowStats:
+    """The statistics of `queries`, which must follow the CHESS workflow; errors name `source`."""
     if not queries:
-        raise InputError("queries", "no queries to fit")
-    skeletons = Counter(ChessSkeleton.of(query) for query in queries)
+        raise InputError(source, "no queries to fit")
+    skeletons = Counter(ChessSkeleton.of(query, source) for query in queries)
     owners: dict[str, list[int]] = defaultdict(list)
     inputs: dict[str, list[int]] = defaultdict(list)
     outputs: dict[str, list[int]] = defaultdict(list)
@@ -188,24 +198,24 @@ class _Reader:
             raise self.fail(f"{key}.{field}" if key else field, "missing")
         return record[field]
 
-    def integer(self, value: object, key: str, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"expected an integer >= {minimum}, got {value!r}")
+    def integer(self, value: object, key: str, minimum: int, maximum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(key, f"expected an integer from {minimum} to {maximum:,}, got {shown(value)}")
         return value
 
     def boolean(self, value: object, key: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}")
+            raise self.fail(key, f"expected true or false, got {shown(value)}")
         return value
 
     def quantiles(self, value: object, key: str) -> tuple[float, ...]:
         if (
             not isinstance(value, list)
             or len(value) < 2
-            or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 1 for v in value)
+            or any(isinstance(v, bool) or not isinstance(v, int | float) or not 1 <= v <= MAX_TOKENS for v in value)
             or any(b < a for a, b in zip(value, value[1:], strict=False))
         ):
-            raise self.fail(key, "expected a non-decreasing list of at least 2 token counts >= 1")
+            raise self.fail(key, f"expected a non-decreasing list of at least 2 token counts from 1 to {MAX_TOKENS:,}")
         return tuple(float(v) for v in value)
 
     def skeleton(self, record: object, key: str) -> tuple[ChessSkeleton, int]:
@@ -214,20 +224,22 @@ class _Reader:
 
         skeleton = ChessSkeleton(
             extract_keywords=self.boolean(field("extract_keywords"), f"{key}.extract_keywords"),
-            retriever_calls=self.integer(field("retriever_calls"), f"{key}.retriever_calls", 1),
-            candidates=self.integer(field("candidates"), f"{key}.candidates", 1),
-            revise_rounds=self.integer(field("revise_rounds"), f"{key}.revise_rounds", 0),
+            retriever_calls=self.integer(field("retriever_calls"), f"{key}.retriever_calls", 1, MAX_CALLS),
+            candidates=self.integer(field("candidates"), f"{key}.candidates", 1, MAX_CALLS),
+            revise_rounds=self.integer(field("revise_rounds"), f"{key}.revise_rounds", 0, MAX_CALLS),
             unit_test=self.boolean(field("unit_test"), f"{key}.unit_test"),
-            evaluations=self.integer(field("evaluations"), f"{key}.evaluations", 0),
+            evaluations=self.integer(field("evaluations"), f"{key}.evaluations", 0, MAX_CALLS),
         )
-        return skeleton, self.integer(field("count"), f"{key}.count", 1)
+        return skeleton, self.integer(field("count"), f"{key}.count", 1, MAX_COUNT)
 
     def stats(self, record: object) -> ChessWorkflowStats:
+        if isinstance(record, dict) and "format" not in record:
+            raise self.fail("format", f"missing: not a stats file (make one with '{FIT_COMMAND}')")
         if self.get(record, "", "format") != FORMAT:
-            raise self.fail("format", f"expected {FORMAT!r}, got {record['format']!r}")
+            raise self.fail("format", f"expected {FORMAT!r}, got {shown(record['format'])}")
         correlation = self.get(record, "", "input_correlation")
         if isinstance(correlation, bool) or not isinstance(correlation, int | float) or not 0 <= correlation <= 1:
-            raise self.fail("input_correlation", f"expected a number in [0, 1], got {correlation!r}")
+            raise self.fail("input_correlation", f"expected a number in [0, 1], got {shown(correlation)}")
         skeletons_raw = self.get(record, "", "skeletons")
         if not isinstance(skeletons_raw, list) or not skeletons_raw:
             raise self.fail("skeletons", "expected a non-empty list")

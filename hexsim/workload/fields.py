@@ -4,24 +4,36 @@ import math
 from typing import Any
 
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
 from hexsim.workload.model import Call
+
+# Far beyond any model's context window: a larger count is a corrupt file, not a long prompt.
+MAX_TOKENS = 10_000_000
+# About 31 years: float seconds still resolve a microsecond there.
+MAX_SECONDS = 1e9
+
+
+def token_text(text: str, where: str, field: str) -> int:
+    """A positive integer token count written as text (a CSV field)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InputError(where, f"field '{field}' must be a positive integer, got {shown(text)}") from None
+    return token_count(value, where, field)
 
 
 def token_count(value: Any, where: str, field: str) -> int:
-    """A positive integer token count (JSON numbers or CSV strings)."""
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise InputError(where, f"field '{field}' must be a positive integer, got {value!r}") from None
+    """A positive integer token count: a JSON number, not a string holding one."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputError(where, f"field '{field}' must be a positive integer, got {value!r}")
+        raise InputError(where, f"field '{field}' must be a positive integer, got {shown(value)}")
+    if value > MAX_TOKENS:
+        raise InputError(where, f"field '{field}' must be at most {MAX_TOKENS:,} tokens, got {shown(value)}")
     return value
 
 
 def step_name(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InputError(where, f"field '{field}' must be a non-empty string, got {value!r}")
+        raise InputError(where, f"field '{field}' must be a non-empty string, got {shown(value)}")
     return value
 
 
@@ -32,11 +44,11 @@ def optional_seconds(value: Any, where: str, field: str, *, positive: bool) -> f
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or value < 0
+        or not 0 <= value <= MAX_SECONDS
         or (positive and value == 0)
     ):
         kind = "a positive number" if positive else "a non-negative number"
-        raise InputError(where, f"field '{field}' must be {kind} of seconds, got {value!r}")
+        raise InputError(where, f"field '{field}' must be {kind} of seconds up to {MAX_SECONDS:g}, got {shown(value)}")
     return float(value)
 
 
@@ -48,8 +60,17 @@ def require(record: dict, field: str, where: str) -> Any:
     return record[field]
 
 
+def check_fields(record: Any, where: str, known: tuple[str, ...]) -> None:
+    """A field the format does not have is most likely a misspelt one: name it."""
+    if isinstance(record, dict):
+        for name in record:
+            if name not in known:
+                raise InputError(where, f"unknown field {shown(name)} (expected {', '.join(known)})")
+
+
 def parse_call(raw: Any, where: str, input_field: str, output_field: str) -> Call:
     """A call record with a `step` and the two token counts under the format's field names."""
+    check_fields(raw, where, ("step", input_field, output_field))
     return Call(
         step=step_name(require(raw, "step", where), where, "step"),
         input_tokens=token_count(require(raw, input_field, where), where, input_field),

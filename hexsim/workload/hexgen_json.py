@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
 from hexsim.jsonfile import read_json
 from hexsim.workload.fields import parse_call, require
 from hexsim.workload.model import Query, group_chess_stages
@@ -17,7 +18,7 @@ def read_hexgen_json(path: Path) -> list[Query]:
         where = f"{path}: query {qi}"
         calls_raw = require(record, "Text2SQLRequest", where)
         if not isinstance(calls_raw, list) or not calls_raw:
-            raise InputError(where, f"field 'Text2SQLRequest' must be a non-empty list, got {calls_raw!r}")
+            raise InputError(where, f"field 'Text2SQLRequest' must be a non-empty list, got {shown(calls_raw)}")
         calls = [
             parse_call(raw, f"{where}, call {ci}", "input_length", "output_length") for ci, raw in enumerate(calls_raw)
         ]

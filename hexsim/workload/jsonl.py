@@ -12,21 +12,24 @@ from pathlib import Path
 from typing import TextIO
 
 from hexsim.errors import InputError
-from hexsim.workload.fields import optional_seconds, parse_call, require
+from hexsim.inputfile import shown, text_lines
+from hexsim.jsonfile import parse_json
+from hexsim.workload.fields import check_fields, optional_seconds, parse_call, require
 from hexsim.workload.model import Query, Stage
 
 
 def _parse_query(record: object, where: str) -> Query:
+    check_fields(record, where, ("id", "arrival", "slo", "stages"))
     query_id = require(record, "id", where)
-    if not isinstance(query_id, str | int) or isinstance(query_id, bool) or str(query_id) == "":
-        raise InputError(where, f"field 'id' must be a non-empty string, got {query_id!r}")
+    if not isinstance(query_id, str | int) or isinstance(query_id, bool) or str(query_id).strip() == "":
+        raise InputError(where, f"field 'id' must be a non-empty string, got {shown(query_id)}")
     stages_raw = require(record, "stages", where)
     if not isinstance(stages_raw, list) or not stages_raw:
-        raise InputError(where, f"field 'stages' must be a non-empty list, got {stages_raw!r}")
+        raise InputError(where, f"field 'stages' must be a non-empty list, got {shown(stages_raw)}")
     stages = []
     for si, stage_raw in enumerate(stages_raw):
         if not isinstance(stage_raw, list) or not stage_raw:
-            raise InputError(where, f"stage {si} must be a non-empty list of calls, got {stage_raw!r}")
+            raise InputError(where, f"stage {si} must be a non-empty list of calls, got {shown(stage_raw)}")
         calls = tuple(
             parse_call(raw, f"{where}, stage {si}, call {ci}", "input_tokens", "output_tokens")
             for ci, raw in enumerate(stage_raw)
@@ -42,21 +45,16 @@ def _parse_query(record: object, where: str) -> Query:
 
 def read_jsonl(path: Path) -> list[Query]:
     queries = []
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(where, f"malformed JSON ({err.msg}, column {err.colno})") from None
-            query = _parse_query(record, where)
-            if query.id in seen:
-                raise InputError(where, f"duplicate query id {query.id!r}")
-            seen.add(query.id)
-            queries.append(query)
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(text_lines(path, "trace file"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        query = _parse_query(parse_json(line, path, lineno), where)
+        if query.id in seen:
+            raise InputError(where, f"duplicate query id {shown(query.id)} (first on line {seen[query.id]})")
+        seen[query.id] = lineno
+        queries.append(query)
     if not queries:
         raise InputError(str(path), "no queries in the file")
     return queries

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from hexsim.metrics.tables import print_table
 from hexsim.workload.chess_stats import EVALUATE, REVISE
 from hexsim.workload.model import Query
 
@@ -19,15 +20,10 @@ def trace_statistics(queries: Sequence[Query]) -> dict:
         for call in query.calls:
             inputs.setdefault(call.step, []).append(call.input_tokens)
             outputs.setdefault(call.step, []).append(call.output_tokens)
-    calls_per_query = [query.n_calls for query in queries]
     return {
         "queries": len(queries),
-        "calls_per_query": {
-            "mean": float(np.mean(calls_per_query)),
-            "min": min(calls_per_query),
-            "max": max(calls_per_query),
-        },
-        "stages_per_query": {"mean": float(np.mean([len(query.stages) for query in queries]))},
+        "calls_per_query": _spread([query.n_calls for query in queries]),
+        "stages_per_query": _spread([len(query.stages) for query in queries]),
         "steps": {
             step: {
                 "calls": len(inputs[step]),
@@ -39,6 +35,10 @@ def trace_statistics(queries: Sequence[Query]) -> dict:
         "revise_rounds": _histogram(queries, REVISE),
         "evaluations": _histogram(queries, EVALUATE),
     }
+
+
+def _spread(counts: list[int]) -> dict[str, float]:
+    return {"mean": float(np.mean(counts)), "min": min(counts), "max": max(counts)}
 
 
 def _summary(lengths: list[int]) -> dict[str, float]:
@@ -53,33 +53,35 @@ def _histogram(queries: Sequence[Query], step: str) -> dict[int, int]:
 
 
 def render_trace_stats(stats: dict, console: Console) -> None:
-    calls = stats["calls_per_query"]
-    summary = Table(title="Trace", show_header=False)
-    summary.add_row("queries", str(stats["queries"]))
-    summary.add_row("calls per query (mean / min / max)", f"{calls['mean']:.2f} / {calls['min']} / {calls['max']}")
-    summary.add_row("stages per query (mean)", f"{stats['stages_per_query']['mean']:.2f}")
-    console.print(summary)
-
-    steps = Table(title="Token lengths per step")
-    steps.add_column("step")
-    steps.add_column("calls", justify="right")
-    for kind in ("input", "output"):
-        for column in ("mean", "p50", "p90", "p99"):
-            steps.add_column(f"{kind} {column}", justify="right")
-    for name, step in stats["steps"].items():
-        cells = [
-            f"{step[kind][column]:.1f}"
-            for kind in ("input_tokens", "output_tokens")
-            for column in ("mean", "p50", "p90", "p99")
-        ]
-        steps.add_row(name, str(step["calls"]), *cells)
-    console.print(steps)
-
+    """Every number of `stats` as tables that stay complete at any console width."""
+    queries = stats["queries"]
+    console.print(Text(f"{queries} {'query' if queries == 1 else 'queries'}"))
+    console.print()
+    print_table(
+        console,
+        "Calls and stages per query",
+        ["", "mean", "min", "max"],
+        [
+            [label, f"{spread['mean']:.2f}", str(spread["min"]), str(spread["max"])]
+            for label, spread in (("calls", stats["calls_per_query"]), ("stages", stats["stages_per_query"]))
+        ],
+    )
+    for kind, title in (("input_tokens", "Prompt tokens per call"), ("output_tokens", "Output tokens per call")):
+        print_table(
+            console,
+            f"{title}, by step",
+            ["step", "calls", "mean", "p50", "p90", "p99"],
+            [
+                [name, str(step["calls"]), *(f"{step[kind][column]:.1f}" for column in ("mean", "p50", "p90", "p99"))]
+                for name, step in stats["steps"].items()
+            ],
+            legend=["pN: the N-th percentile."],
+        )
     for key, title in (("revise_rounds", "Revise rounds per query"), ("evaluations", "Evaluations per query")):
-        histogram = Table(title=title)
-        histogram.add_column("calls", justify="right")
-        histogram.add_column("queries", justify="right")
-        histogram.add_column("share", justify="right")
-        for value, count in stats[key].items():
-            histogram.add_row(str(value), str(count), f"{count / stats['queries']:.1%}")
-        console.print(histogram)
+        print_table(
+            console,
+            title,
+            ["calls", "queries", "share"],
+            [[str(value), str(count), f"{count / stats['queries']:.1%}"] for value, count in stats[key].items()],
+            keys=0,
+        )

@@ -77,7 +77,8 @@ def test_measurement_csv_round_trip(tmp_path):
         ("phase,batch_size,prompt_tokens,context_tokens,time_s\nprefil,1,10,0,0.1\n", ":2: column 'phase'"),
         (
             "phase,batch_size,prompt_tokens,context_tokens,time_s\nprefill,1,10,0,-0.1\n",
-            ":2: column 'time_s' must be positive, got '-0.1'",
+            ":2: column 'time_s' must be from 1e-06 to 3600 s (no engine iteration takes under a microsecond or over "
+            "an hour), got '-0.1'",
         ),
         (
             "phase,batch_size,prompt_tokens,context_tokens,time_s\ndecode,x,10,5,0.1\n",
@@ -99,7 +100,7 @@ def test_bad_measurement_files_name_line_column_and_value(tmp_path, text, expect
 
 
 def test_fit_needs_both_phases():
-    with pytest.raises(InputError, match="need both prefill and decode rows"):
+    with pytest.raises(InputError, match="prefill_token and prefill_token_sq: there are no prefill rows"):
         fit_measurements([m for m in sweep() if m.phase == "decode"])
 
 

@@ -1,12 +1,13 @@
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hexsim.cli.trace import run_generate
+from hexsim.cli.trace import run_fit, run_generate
 from hexsim.errors import InputError
 from hexsim.workload.chess_stats import (
     CANDIDATE,
@@ -21,8 +22,9 @@ from hexsim.workload.chess_stats import (
     stats_to_record,
 )
 from hexsim.workload.generator import generate_chess_trace
-from hexsim.workload.model import Call, Query, group_chess_stages
-from hexsim.workload.traces import load_trace
+from hexsim.workload.model import Call, Query, Stage, group_chess_stages
+from hexsim.workload.trace_stats import trace_statistics
+from hexsim.workload.traces import load_trace, save_trace
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_TRACES = REPO.parent / "shared" / "data" / "traces"
@@ -158,3 +160,23 @@ def test_run_generate_writes_a_loadable_trace(tmp_path):
 def test_run_generate_validates_arguments(tmp_path, queries, seed, name, flag):
     with pytest.raises(InputError, match=f"^{flag}:"):
         run_generate(queries, seed, tmp_path / name, None)
+
+
+def test_trace_fit_writes_the_stats_trace_generate_reads_and_its_traces_resemble_the_source(tmp_path):
+    # Prompts half as long again as the bundled trace's: traces drawn from the default stats would not pass.
+    source = tmp_path / "source.jsonl"
+    queries = load_trace(REPO / "traces" / "chess_default.jsonl")[:300]
+    def longer(stage: Stage) -> Stage:
+        return Stage(tuple(replace(c, input_tokens=c.input_tokens * 3 // 2) for c in stage.calls))
+
+    longer_queries = [replace(q, stages=tuple(longer(stage) for stage in q.stages)) for q in queries]
+    save_trace(longer_queries, source)
+    run_fit(source, tmp_path / "stats.json")
+    run_generate(3000, 4, tmp_path / "synthetic.jsonl", tmp_path / "stats.json")
+    original, synthetic = (trace_statistics(load_trace(p)) for p in (source, tmp_path / "synthetic.jsonl"))
+    # The generator redraws whole query shapes and token quantiles: means agree within sampling noise.
+    assert synthetic["calls_per_query"]["mean"] == pytest.approx(original["calls_per_query"]["mean"], rel=0.05)
+    for step, values in original["steps"].items():
+        drawn = synthetic["steps"][step]
+        assert drawn["calls"] / 3000 == pytest.approx(values["calls"] / 300, rel=0.15), step
+        assert drawn["input_tokens"]["p50"] == pytest.approx(values["input_tokens"]["p50"], rel=0.1), step

@@ -33,7 +33,7 @@ def test_trace_statistics_on_a_hand_built_trace():
     stats = trace_statistics(tiny_trace())
     assert stats["queries"] == 2
     assert stats["calls_per_query"] == {"mean": 6.0, "min": 5, "max": 7}
-    assert stats["stages_per_query"] == {"mean": 4.5}  # 4 stages and 5 stages
+    assert stats["stages_per_query"] == {"mean": 4.5, "min": 4, "max": 5}
     assert stats["revise_rounds"] == {1: 1, 2: 1}
     assert stats["evaluations"] == {0: 1, 3: 1}
     steps = stats["steps"]
@@ -54,14 +54,23 @@ def test_trace_statistics_on_a_hand_built_trace():
     assert steps["evaluate"]["output_tokens"]["mean"] == pytest.approx(2.0)
 
 
-def test_render_trace_stats_prints_every_table():
-    console = Console(record=True, width=200)
-    render_trace_stats(trace_statistics(tiny_trace()), console)
+@pytest.mark.parametrize("terminal", [True, False])
+def test_render_trace_stats_prints_every_table_whole_at_80_columns(terminal):
+    stats = trace_statistics(tiny_trace())
+    console = Console(record=True, width=80, force_terminal=terminal)
+    render_trace_stats(stats, console)
     text = console.export_text()
-    for title in ("Trace", "Token lengths per step", "Revise rounds per query", "Evaluations per query"):
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    for title in ("Calls and stages per query", "Revise rounds per query", "Evaluations per query"):
         assert title in text
-    assert "generate_candidate_llama-agent" in text
-    assert "6.00 / 5 / 7" in text
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.split():
+            rows.setdefault(line.split()[0], line.split()[1:])
+    assert rows["calls"] == ["6.00", "5", "7"] and rows["stages"] == ["4.50", "4", "5"]
+    for step, values in stats["steps"].items():
+        assert step in text
+        assert f"{values['input_tokens']['p90']:.1f}" in text
 
 
 def test_run_stats_json_and_tables(tmp_path, capsys):

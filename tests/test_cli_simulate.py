@@ -74,3 +74,55 @@ def test_table_output_names_the_base_slo(capsys, small_trace):
     assert main(["simulate", "--trace", small_trace, "--policy", "vllm"]) == 0
     out = capsys.readouterr().out
     assert "Base SLO" in out and "vllm" in out
+
+
+def test_out_says_where_the_files_went(capsys, small_trace, tmp_path):
+    out = tmp_path / "runs"
+    assert main(["simulate", "--trace", small_trace, "--policy", "vllm", "--policy", "lor", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    wrote = [line for line in printed if line.startswith("wrote ")]
+    assert wrote == [
+        f"wrote {out}/: queries_POLICY.csv, calls_POLICY.csv and decisions_POLICY.jsonl for vllm, lor",
+    ]
+    expected = {f"{kind}_{p}.{ext}" for p in ("vllm", "lor") for kind, ext in (("queries", "csv"), ("calls", "csv"))}
+    assert {p.name for p in out.iterdir()} == expected | {"decisions_vllm.jsonl", "decisions_lor.jsonl"}
+
+
+def test_with_json_the_note_goes_to_stderr_and_stdout_stays_json(capsys, small_trace, tmp_path):
+    timeline = tmp_path / "batches.json"
+    args = ["simulate", "--trace", small_trace, "--policy", "lor", "--json", "--timeline", str(timeline)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)["policies"]) == {"lor"}
+    assert f"wrote {timeline}: " in err and timeline.is_file()
+
+
+def test_a_run_that_fails_leaves_no_out_folder(monkeypatch, capsys, small_trace, tmp_path):
+    from hexsim.errors import InputError
+    from hexsim.sim import simulate as simulate_module
+
+    runs = []
+    original = simulate_module.simulate
+
+    def failing(*args, **kwargs):
+        runs.append(args[2].name)
+        if len(runs) == 2:
+            raise InputError("simulate", "failed on purpose")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "simulate", failing)
+    out = tmp_path / "results" / "run1"
+    assert main(["simulate", "--trace", small_trace, "--policy", "vllm", "--policy", "lor", "--out", str(out)]) == 2
+    assert runs == ["vllm", "lor"] and "failed on purpose" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("rate", "warned"), [("0.03", []), ("0.2", ["vllm", "hexgen"])])
+def test_an_overloaded_run_warns_once_per_policy(capsys, rate, warned):
+    assert main(["simulate", "--rate", rate, "--policy", "vllm", "--policy", "hexgen", "--json"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"hexsim: warning: {policy}: the cluster cannot keep up with {rate} q/s; its backlog grows, so attainment "
+        "reflects the trace's length more than the policy"
+        for policy in warned
+    ]

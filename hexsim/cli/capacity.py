@@ -57,7 +57,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    from pathlib import Path
+    from hexsim.cli.outputs import output_file
+
+    out = output_file("--out", args.out) if args.out is not None else None
 
     from hexsim.cli import setup
     from hexsim.profiles.gpus import canonical_gpu
@@ -89,9 +91,9 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         evaluated = plan_capacity(experiment, types, prices, args.max_per_type, on_candidate=lambda c: bar.advance())
     feasible = [c for c in evaluated if c.attainment >= args.target]
     render(evaluated, feasible, types, experiment, console)
-    if args.out:
-        plot_cost(Path(args.out), evaluated, args.target)
-        console.print(f"wrote {args.out}")
+    if out is not None:
+        plot_cost(out, evaluated, types, experiment)
+        console.print(f"wrote {out}: price against attainment of every cluster simulated", highlight=False)
     if not feasible:
         console.print(
             f"No cluster of up to {args.max_per_type} of each type meets {args.target:.0%}: "
@@ -99,45 +101,84 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         )
 
 
+def _mix(counts: tuple[int, ...], types: list[Profile]) -> str:
+    """`2 A100-80GB + 1 L40S`: instances of each GPU type, each at its type's TP."""
+    return " + ".join(f"{n} {p.gpu}" for n, p in zip(counts, types, strict=True) if n)
+
+
 def render(
     evaluated: list[Candidate], feasible: list[Candidate], types: list[Profile], e: Experiment, console: Console
 ) -> None:
-    from rich.table import Table
+    """The clusters that meet the target, cheapest first: instances of each GPU type, price and attainment."""
+    from rich.text import Text
+
+    from hexsim.metrics.tables import print_table
 
     console.print(
-        f"{len(evaluated)} clusters simulated in order of price; target {e.target:.0%} of queries within "
-        f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s) at {e.rates[0]:g} q/s"
+        Text(
+            f"{len(evaluated)} clusters simulated in order of price; target {e.target:.0%} of queries within "
+            f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s) at {e.rates[0]:g} q/s."
+        )
     )
-    table = Table(title="Cheapest clusters that meet the target")
-    for column in ("rank", "cluster", "$/hour", "attainment"):
-        table.add_column(column, justify="left" if column == "cluster" else "right")
-    for rank, c in enumerate(feasible, start=1):
-        table.add_row(str(rank), c.describe(types), f"{c.price_per_hour:.2f}", f"{c.attainment:.1%}")
-    console.print(table)
+    console.print()
+    if not feasible:
+        return
+    print_table(
+        console,
+        "Cheapest clusters that meet the target",
+        ["rank", *(f"{p.gpu} TP{p.tp}" for p in types), "$/hour", "attainment"],
+        [
+            [str(rank), *(str(n) for n in c.counts), f"{c.price_per_hour:.2f}", f"{c.attainment:.1%}"]
+            for rank, c in enumerate(feasible, start=1)
+        ],
+        legend=["Instances of each GPU type, at the tensor-parallel degree (TP) in the header; $/hour of all GPUs."],
+    )
 
 
-def plot_cost(path: Path, evaluated: list[Candidate], target: float) -> None:
+def plot_cost(path: Path, evaluated: list[Candidate], types: list[Profile], e: Experiment) -> None:
+    """Price against attainment of every cluster simulated; those that meet the target numbered by rank, with
+    their mix in a key under the plot."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from hexsim.metrics.plots import save_figure
 
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = Figure(figsize=(7, 5.5), layout="constrained")
     ax = fig.subplots()
-    meets = [c for c in evaluated if c.attainment >= target]
-    misses = [c for c in evaluated if c.attainment < target]
+    meets = [c for c in evaluated if c.attainment >= e.target]
+    misses = [c for c in evaluated if c.attainment < e.target]
     ax.scatter([c.price_per_hour for c in misses], [c.attainment for c in misses], color="grey", label="misses")
     ax.scatter([c.price_per_hour for c in meets], [c.attainment for c in meets], color="tab:green", label="meets")
     if meets:
         ax.scatter(
             [meets[0].price_per_hour],
             [meets[0].attainment],
-            s=120,
+            s=140,
             facecolors="none",
             edgecolors="black",
             label="cheapest",
         )
-    ax.axhline(target, color="tab:red", ls=":", label=f"target {target:.0%}")
-    ax.set(xlabel="cluster price ($/hour)", ylabel="SLO attainment", title="Cost against attainment")
+    ranks: dict[tuple[float, float], list[str]] = {}
+    for rank, c in enumerate(meets, start=1):
+        ranks.setdefault((c.price_per_hour, c.attainment), []).append(str(rank))
+    for point, numbers in ranks.items():
+        ax.annotate(", ".join(numbers), point, xytext=(0, 7), textcoords="offset points", ha="center", fontsize=8)
+    ax.axhline(e.target, color="tab:red", ls=":", label=f"target {e.target:.0%}")
+    ax.set(
+        xlabel="cluster price ($/hour)",
+        ylabel="SLO attainment",
+        ylim=(min(c.attainment for c in evaluated) - 0.05, 1.08),
+        title=f"Cost against attainment at {e.rates[0]:g} q/s, SLO {e.slo:.1f} s ({e.slo_scale:g} x base SLO)",
+    )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
+    if meets:
+        fig.legend(
+            [Line2D([], [], ls="none", marker=f"${rank}$", color="black") for rank in range(1, len(meets) + 1)],
+            [f"{_mix(c.counts, types)}: \\${c.price_per_hour:.2f}/hour, {c.attainment:.1%}" for c in meets],
+            loc="outside lower center",
+            fontsize=8,
+            title="Clusters that meet the target, cheapest first (1)",
+            title_fontsize=8,
+        )
     save_figure(fig, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from hexsim.cli.options import (
@@ -17,7 +18,6 @@ from hexsim.cli.options import (
     positive_int,
 )
 from hexsim.defaults import DEFAULT_RATE, THROUGHPUT_SLO_SCALE
-from hexsim.errors import InputError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,32 +70,51 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    from dataclasses import replace
     from pathlib import Path
 
+    from hexsim.cli.outputs import output_folder
+
+    out = output_folder("--out", args.out) if args.out is not None else None
+
+    from dataclasses import replace
+    from itertools import count
+
     from hexsim.cli import setup
+    from hexsim.metrics.overload import CONSEQUENCE, overloaded
     from hexsim.metrics.report import report_json
     from hexsim.metrics.summary import DEFAULT_SCALES
     from hexsim.progress import lazy_progress
+    from hexsim.resources import default_trace
     from hexsim.scheduler.registry import POLICIES, get_policy
     from hexsim.sim.comparison import compare_trace, trace_report
 
     cluster_file = setup.cluster_file(args)
     cluster = setup.cluster(args)
     traces = setup.traces(args)
+    paths = {path.stem: path for path in (Path(t) for t in args.trace or [default_trace()])}
+    for name, queries in traces.items():
+        setup.check_calls_fit(paths[name], queries, cluster)
+    files = {name: path.name for name, path in paths.items()}
     policies = [get_policy(name).name for name in (args.policy or list(POLICIES))]
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise InputError("--out", f"{args.out!r} exists and is not a folder")
     # Everything but the queries is the same for every trace.
     experiment = setup.load_experiment(args, cluster, [], config=setup.scheduler_config(args), rates=tuple(args.rates))
     per_trace = {name: replace(experiment, queries=tuple(queries)) for name, queries in traces.items()}
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
 
-    results = {}
-    with lazy_progress(err, "simulating", None) as bar:
+    # The throughput search takes as many simulations as its bracketing needs: the bar counts
+    # (trace, policy) comparisons, and its description the simulations so far.
+    results: dict[str, dict] = {}
+    simulations = count(1)
+    with lazy_progress(err, "comparing", len(per_trace) * len(policies)) as bar:
         for name, e in per_trace.items():
-            results[name] = compare_trace(e, policies, bar.advance)
+            results[name] = {}
+            for policy in policies:
+                step = f"{files[name]}, {policy}"
+                bar.describe(step)
+                results[name] |= compare_trace(
+                    e, [policy], lambda s=step: bar.describe(f"{s}, {next(simulations)} runs")
+                )
+                bar.advance()
     report = {
         "base_slo_s": round(experiment.base_slo, 6),
         "slo_scale": args.slo_scale,
@@ -109,63 +128,126 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "traces": {name: trace_report(per_trace[name], scales, r) for name, r in results.items()},
     }
     if out is not None:
-        write_outputs(out, experiment, results, report, cluster_file.stem)
+        write_outputs(out, experiment, results, report, files, cluster_file.name)
     if args.json:
         print(report_json(report))
     else:
-        render(report, console)
+        render(report, console, files)
+    if out is not None:
+        (err if args.json else console).print(
+            f"wrote {out}{os.sep}: report.json, attainment.png, latency_cdf.png and throughput.png",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    for name, by_policy in results.items():
+        for i, rate in enumerate(experiment.rates):
+            behind = [p for p, r in by_policy.items() if overloaded(r.by_rate[i])]
+            if behind:
+                err.print(
+                    f"hexsim: warning: {files[name]} at {rate:g} q/s: the cluster cannot keep up under "
+                    f"{', '.join(behind)}; {CONSEQUENCE}",
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
 
 
-def write_outputs(out: Path, experiment: Experiment, results: dict, report: dict, cluster: str) -> None:
+def write_outputs(out: Path, experiment: Experiment, results: dict, report: dict, files: dict, cluster: str) -> None:
+    """report.json and the figures: attainment and latency panels per trace and rate, throughput per trace."""
     from hexsim.atomic import atomic_write_text
     from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
     from hexsim.metrics.report import report_json
 
-    first = {trace: {p: r.by_rate[0] for p, r in by_policy.items()} for trace, by_policy in results.items()}
-    rate = f"{experiment.rates[0]:g} q/s"
-    plot_attainment(out / "attainment.png", first, experiment.base_slo, f"SLO attainment on {cluster}, {rate}")
-    plot_latency_cdf(out / "latency_cdf.png", first, f"End-to-end latency on {cluster}, {rate}")
-    throughput = {trace: {p: r.throughput for p, r in by_policy.items()} for trace, by_policy in results.items()}
-    plot_throughput(out / "throughput.png", throughput, f"Throughput at 95% attainment, SLO x{experiment.slo_scale:g}")
+    rates = experiment.rates
+    panels = {
+        f"{files[trace]}, {rate:g} q/s": {p: r.by_rate[i] for p, r in by_policy.items()}
+        for trace, by_policy in results.items()
+        for i, rate in enumerate(rates)
+    }
+    # One row of panels per trace, one column per rate.
+    columns = min(len(rates), 4) if len(rates) > 1 else None
+    plot_attainment(out / "attainment.png", panels, experiment.base_slo, f"SLO attainment on {cluster}", columns)
+    plot_latency_cdf(out / "latency_cdf.png", panels, f"End-to-end latency on {cluster}", columns)
+    throughput = {files[t]: {p: r.throughput for p, r in by_policy.items()} for t, by_policy in results.items()}
+    plot_throughput(
+        out / "throughput.png",
+        throughput,
+        f"Throughput: highest rate with {experiment.target:.0%} of queries within {experiment.slo_scale:g} x base SLO "
+        f"({experiment.slo:.1f} s), on {cluster}",
+    )
     atomic_write_text(out / "report.json", report_json(report) + "\n")
 
 
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
+def render(report: dict, console: Console, files: dict[str, str]) -> None:
+    """Every number of the report, policies side by side: a table per trace and rate, one of throughput per trace."""
+    from rich.text import Text
 
+    from hexsim.metrics.report import DEADLINE_LEGEND, describe_config, seconds, times_base
+    from hexsim.metrics.tables import print_table
+    from hexsim.sim.comparison import BASELINES
 
-def render(report: dict, console: Console) -> None:
-    from rich.table import Table
-
-    base, scale = report["base_slo_s"], report["slo_scale"]
-    console.print(
-        f"Base SLO {base:.1f} s (standard CHESS workflow, standalone, averaged over the cluster). "
-        f"Throughput: highest rate with >= {report['target']:.0%} of queries within {scale:g} x base SLO."
+    base, scale, setup = report["base_slo_s"], report["slo_scale"], report["setup"]
+    seeds = setup["seeds"]
+    config = describe_config({k: v for k, v in setup["config"].items() if k != "policy"})
+    samples = (
+        f"every number pools the queries of {len(seeds)} arrival samples (seeds {seeds[0]}-{seeds[-1]})"
+        if len(seeds) > 1
+        else f"one arrival sample (seed {seeds[0]})"
     )
-    seeds = report["setup"]["seeds"]
-    if len(seeds) > 1:
-        console.print(f"Every number pools the queries of {len(seeds)} arrival samples (seeds {seeds[0]}-{seeds[-1]}).")
+    console.print(
+        Text(
+            f"{setup['cluster']}: base SLO {base:.1f} s (the standard CHESS workflow alone, averaged over the "
+            f"cluster); scheduler settings {config}; {samples}."
+        )
+    )
+    console.print()
     for trace, t in report["traces"].items():
-        table = Table(title=f"{trace} at {t['reference_rate']:g} q/s")
-        for column in (
-            "policy",
-            "deadline p95",
-            "deadline p99",
-            "p95",
-            "throughput",
-            "vs vllm d95/thr",
-            "vs lor d95/thr",
-        ):
-            table.add_column(column, justify="left" if column == "policy" else "right")
-        for name, p in t["policies"].items():
-            d95, d99 = p["deadline_p95_s"], p["deadline_p99_s"]
-            ratios = [p.get(f"ratios_vs_{b}") for b in ("vllm", "lor")]
-            table.add_row(
-                name,
-                "-" if d95 is None else f"{d95:.1f}s ({p['deadline_p95_scale']:.2f}x)",
-                "-" if d99 is None else f"{d99:.1f}s ({p['deadline_p99_scale']:.2f}x)",
-                "-" if p["p95_s"] is None else f"{p['p95_s']:.1f}s",
-                f"{p['throughput_p95_qps']:.4f} q/s",
-                *("-" if r is None else f"{_x(r['deadline_p95'])}/{_x(r['throughput_p95'])}" for r in ratios),
+        policies = t["policies"]
+        names = list(policies)
+        rates = list(policies[names[0]]["by_rate"])
+        for rate in rates:
+            at = {n: policies[n]["by_rate"][rate] for n in names}
+            attainment = [
+                [f"attainment at {s}x", *(f"{at[n]['attainment'][s]:.1%}" for n in names)]
+                for s in at[names[0]]["attainment"]
+            ]
+            print_table(
+                console,
+                f"{files[trace]} at {rate} q/s",
+                ["", *names],
+                [
+                    *attainment,
+                    ["deadline p95 (s)", *(seconds(at[n]["deadline_p95_s"]) for n in names)],
+                    ["deadline p95 (x base)", *(times_base(at[n]["deadline_p95_scale"]) for n in names)],
+                    ["deadline p99 (s)", *(seconds(at[n]["deadline_p99_s"]) for n in names)],
+                    ["deadline p99 (x base)", *(times_base(at[n]["deadline_p99_scale"]) for n in names)],
+                    ["latency p95 (s)", *(seconds(at[n]["p95_s"]) for n in names)],
+                ],
+                legend=[f"attainment at Nx: share of queries within N x base SLO. {DEADLINE_LEGEND}"],
             )
-        console.print(table)
+        rows = [["throughput (q/s)", *(f"{policies[n]['throughput_p95_qps']:.4f}" for n in names)]]
+        for baseline in BASELINES:
+            ratios = [policies[n].get(f"ratios_vs_{baseline}") for n in names]
+            if any(ratios):
+                for key, label in (
+                    ("deadline_p95", "deadline p95"),
+                    ("deadline_p99", "deadline p99"),
+                    ("throughput_p95", "throughput"),
+                ):
+                    rows.append([f"{label} vs {baseline}", *(_ratio(r, key) for r in ratios)])
+        print_table(
+            console,
+            f"{files[trace]}: throughput, and ratios to the baselines at {rates[0]} q/s",
+            ["", *names],
+            rows,
+            legend=[
+                f"throughput: the highest Poisson rate with {report['target']:.0%} of the queries within {scale:g} x "
+                "base SLO. Ratios above 1x are better than the baseline: its deadline over the policy's, the policy's "
+                "throughput over its."
+            ],
+        )
+
+
+def _ratio(ratios: dict | None, key: str) -> str:
+    return "-" if ratios is None or ratios[key] is None else f"{ratios[key]:.2f}x"

@@ -59,6 +59,24 @@ def seeds(args: Namespace) -> tuple[int, ...]:
     return tuple(range(args.seed, args.seed + getattr(args, "seeds", 1)))
 
 
+def check_calls_fit(path: Path, queries: list[Query], cluster: ClusterSpec) -> None:
+    """A call no instance could ever hold is an input error, named before the run, not a query lost in it."""
+    limit = cluster.longest_call
+    for query in queries:
+        for k, stage in enumerate(query.stages):
+            for i, call in enumerate(stage.calls):
+                if call.input_tokens + call.output_tokens > limit:
+                    raise InputError(
+                        str(path),
+                        f"query {query.id!r}, stage {k}, call {i} ({call.step}): {call.input_tokens} prompt + "
+                        f"{call.output_tokens} output tokens exceed the KV cache of every instance serving "
+                        f"{cluster.model} (at most {limit} tokens)",
+                    )
+
+
 def load_experiment(args: Namespace, cluster: ClusterSpec, queries: list[Query], **settings) -> Experiment:
-    """The experiment of the shared options (template, seeds, SLO scale) and `settings` (rates, config, ...)."""
+    """The experiment of the shared options (template, seeds, SLO scale) and `settings` (rates, config, ...);
+    `queries`, from --trace, must fit the cluster."""
+    if queries:
+        check_calls_fit(trace_file(args), queries, cluster)
     return Experiment.create(cluster, queries, template(args), seeds=seeds(args), slo_scale=args.slo_scale, **settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING
 
 from hexsim.cli.options import (
@@ -18,7 +19,6 @@ from hexsim.cli.options import (
     positive_float,
 )
 from hexsim.defaults import ARRIVAL_PROCESSES, DEFAULT_RATE, DEFAULT_SLO_SCALE
-from hexsim.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,12 +65,19 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    from contextlib import nullcontext
-    from pathlib import Path
+    import shutil
+    import tempfile
+    from contextlib import ExitStack
+
+    from hexsim.cli.outputs import output_file, output_folder
+
+    out = output_folder("--out", args.out) if args.out is not None else None
+    timeline = output_file("--timeline", args.timeline) if args.timeline is not None else None
 
     from hexsim.atomic import atomic_open
     from hexsim.cli import setup
     from hexsim.metrics.export import write_run_csvs
+    from hexsim.metrics.overload import CONSEQUENCE, overloaded
     from hexsim.metrics.report import policy_summary, render_report, report_json, simulate_report
     from hexsim.metrics.summary import DEFAULT_SCALES
     from hexsim.metrics.timeline import timeline_events, write_timeline
@@ -91,8 +98,6 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         arrivals=args.arrivals,
         cv=args.cv,
     )
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise InputError("--out", f"{args.out!r} exists and is not a folder")
     queries = experiment.sample(args.rate, args.seed)
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
 
@@ -100,26 +105,38 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     runs = []
     events: list[dict] = []
     names = [inst.name for inst in cluster.instances]
-    for index, policy in enumerate(policies):
-        segments: list | None = [] if args.timeline else None
-        sink = atomic_open(Path(args.out) / f"decisions_{policy.name}.jsonl") if args.out else nullcontext()
-        with lazy_progress(err, f"simulating {policy.name}", len(queries)) as bar, sink as decisions:
-            records = simulate(
-                cluster,
-                queries,
-                policy,
-                experiment.slo,
-                config=experiment.config,
-                template=experiment.template,
-                timeline=segments,
-                log=None if decisions is None else DecisionLog(decisions, names),
-                on_query_done=lambda _: bar.advance(),
-            )
-        runs.append(records)
-        summaries[policy.name] = policy_summary(records, experiment.base_slo, scales)
-        if segments is not None:
-            events += timeline_events(index, policy.name, names, segments)
+    with ExitStack() as stack:
+        # Decision logs wait in anonymous temporary files: a run that fails leaves no --out folder.
+        logs = [
+            stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", newline="")) if out else None
+            for _ in policies
+        ]
+        for index, (policy, log) in enumerate(zip(policies, logs, strict=True)):
+            segments: list | None = [] if timeline else None
+            with lazy_progress(err, f"simulating {policy.name}", len(queries)) as bar:
+                records = simulate(
+                    cluster,
+                    queries,
+                    policy,
+                    experiment.slo,
+                    config=experiment.config,
+                    template=experiment.template,
+                    timeline=segments,
+                    log=None if log is None else DecisionLog(log, names),
+                    on_query_done=lambda _: bar.advance(),
+                )
+            runs.append(records)
+            summaries[policy.name] = policy_summary(records, experiment.base_slo, scales)
+            if segments is not None:
+                events += timeline_events(index, policy.name, names, segments)
+        if out is not None:
+            for records, log in zip(runs, logs, strict=True):
+                write_run_csvs(records, out)
+                log.seek(0)
+                with atomic_open(out / f"decisions_{records.policy}.jsonl") as handle:
+                    shutil.copyfileobj(log, handle)
 
+    rate = "the trace's arrival times" if args.arrivals == "trace" else f"{args.rate:g} q/s"
     arrivals = "trace arrivals" if args.arrivals == "trace" else f"{args.arrivals} arrivals at {args.rate:g} q/s"
     report_setup = {
         "cluster": cluster_file.name,
@@ -129,12 +146,33 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "seed": args.seed,
     }
     report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup)
-    if args.out is not None:
-        for records in runs:
-            write_run_csvs(records, Path(args.out))
-    if args.timeline:
-        write_timeline(Path(args.timeline), events)
+    if timeline is not None:
+        write_timeline(timeline, events)
     if args.json:
         print(report_json(report))
     else:
         render_report(report, console)
+    said = err if args.json else console
+    if out is not None:
+        said.print(
+            f"wrote {out}{os.sep}: queries_POLICY.csv, calls_POLICY.csv and decisions_POLICY.jsonl for "
+            + ", ".join(r.policy for r in runs),
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    if timeline is not None:
+        said.print(
+            f"wrote {timeline}: every batch of every instance, for ui.perfetto.dev",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    for records in runs:
+        if overloaded(records.queries):
+            err.print(
+                f"hexsim: warning: {records.policy}: the cluster cannot keep up with {rate}; {CONSEQUENCE}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )

@@ -103,9 +103,14 @@ def build_setup(args: argparse.Namespace) -> TuneSetup:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
+    from hexsim.cli.outputs import output_file
+
+    out = output_file("--out", args.out)
+
     import optuna
 
     from hexsim.atomic import atomic_write_text
+    from hexsim.metrics.report import describe_config
     from hexsim.progress import lazy_progress
     from hexsim.scheduler.config import format_scheduler_config
     from hexsim.tune.runner import complete_trials, tune
@@ -120,31 +125,35 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     if not complete:
         raise InputError("tune", "no trial completed")
     best = config_from_params(study.best_params, policy)
-    atomic_write_text(args.out, format_scheduler_config(best))
+    atomic_write_text(out, format_scheduler_config(best))
     render(complete, setup, console)
-    console.print(f"wrote {args.out}: {best}")
+    console.print(
+        f"wrote {out}: [scheduler] {describe_config(vars(best))}", soft_wrap=True, highlight=False, markup=False
+    )
 
 
 def render(complete: list[FrozenTrial], setup: TuneSetup, console: Console) -> None:
-    from rich.table import Table
+    """The five best trials: their hyperparameters and objective value."""
+    from hexsim.metrics.tables import print_table
 
     e = setup.experiment
     reverse = OBJECTIVES[setup.objective] == "maximize"
     rates = ", ".join(f"{r:g}" for r in e.rates)
-    table = Table(
-        title=f"Best of {len(complete)} trials: {setup.objective} at SLO x{e.slo_scale:g} ({e.config.policy}, "
-        f"{rates} q/s, {len(e.seeds)} seeds)"
+    best = sorted(complete, key=lambda t: t.value, reverse=reverse)[:5]
+    print_table(
+        console,
+        f"Best of {len(complete)} trials: {setup.objective} at SLO x{e.slo_scale:g} ({e.config.policy}, {rates} q/s, "
+        f"{len(e.seeds)} seed{'s' if len(e.seeds) > 1 else ''})",
+        ["trial", "alpha", "beta", "eps", "max_running", setup.objective],
+        [
+            [
+                str(t.number),
+                f"{t.params['alpha']:.3f}",
+                f"{t.params['beta']:.3g}",
+                f"{t.params['eps']:.3g}",
+                str(t.params["max_running"]),
+                f"{t.value:.4g}",
+            ]
+            for t in best
+        ],
     )
-    for column in ("trial", "alpha", "beta", "eps", "max_running", setup.objective):
-        table.add_column(column, justify="right")
-    for trial in sorted(complete, key=lambda t: t.value, reverse=reverse)[:5]:
-        p = trial.params
-        table.add_row(
-            str(trial.number),
-            f"{p['alpha']:.3f}",
-            f"{p['beta']:.3g}",
-            f"{p['eps']:.3g}",
-            str(p["max_running"]),
-            f"{trial.value:.4g}",
-        )
-    console.print(table)

@@ -5,7 +5,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from hexsim.metrics.records import QueryRecord, RunRecords
 from hexsim.metrics.summary import (
@@ -15,6 +15,7 @@ from hexsim.metrics.summary import (
     queue_wait_by_step,
     utilisation,
 )
+from hexsim.metrics.tables import print_table
 
 
 def json_seconds(value: float | None) -> float | None:
@@ -70,39 +71,85 @@ def report_json(report: dict) -> str:
     return json.dumps(report, indent=2, allow_nan=False)
 
 
-def _fmt(value: float | None, unit: str = "s") -> str:
-    return "-" if value is None else f"{value:.1f}{unit}"
+def seconds(value: float | None) -> str:
+    """Seconds as the tables print them; - where the run gives none (too many queries never finished)."""
+    return "-" if value is None else f"{value:.1f}"
+
+
+def times_base(value: float | None) -> str:
+    """A multiple of the base SLO as the tables print it."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def describe_config(config: Mapping) -> str:
+    """A [scheduler] table as a line: `policy hexgen, alpha 0.5, beta 10, eps 1, max_running 0`."""
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in config.items())
+
+
+DEADLINE_LEGEND = (
+    "deadline pN: the smallest SLO that N% of the queries meet (- when more than 100-N% never finished); "
+    "x base: the same in base SLOs."
+)
 
 
 def render_report(report: dict, console: Console) -> None:
-    base = report["base_slo_s"]
-    scale = report["slo_scale"]
-    setup = report["setup"]
+    """The report as tables, policies side by side: every number of the JSON report."""
+    base, scale, setup = report["base_slo_s"], report["slo_scale"], report["setup"]
+    policies = report["policies"]
+    names = list(policies)
+    console.print(Text(f"{setup['trace']} on {setup['cluster']}, {setup['arrivals']}, seed {setup['seed']}"))
     console.print(
-        f"Base SLO {base:.1f} s (standard CHESS workflow, standalone, averaged over "
-        f"{setup['instances']} instances); table at SLO scale {scale:g} = {scale * base:.1f} s"
-    )
-    table = Table(title=f"{setup['trace']} on {setup['cluster']}, {setup['arrivals']}")
-    for column in ("policy", f"attain@{scale:g}", "deadline p95", "deadline p99", "p50", "p95", "p99", "done"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
-    for name, s in report["policies"].items():
-        attain = s["attainment"].get(f"{scale:g}")
-        table.add_row(
-            name,
-            "-" if attain is None else f"{attain:.1%}",
-            _fmt(s["deadline_p95_s"]) + (f" ({s['deadline_p95_scale']:.2f}x)" if s["deadline_p95_scale"] else ""),
-            _fmt(s["deadline_p99_s"]) + (f" ({s['deadline_p99_scale']:.2f}x)" if s["deadline_p99_scale"] else ""),
-            _fmt(s["p50_s"]),
-            _fmt(s["p95_s"]),
-            _fmt(s["p99_s"]),
-            f"{s['completed']}/{s['queries']}",
+        Text(
+            f"Base SLO {base:.1f} s: a standard CHESS workflow alone, averaged over the {setup['instances']} instances"
         )
-    console.print(table)
-    util = Table(title="Instance utilisation (share of time running iterations)")
-    util.add_column("policy")
-    names = list(next(iter(report["policies"].values()))["utilisation"])
-    for name in names:
-        util.add_column(name, justify="right")
-    for policy, s in report["policies"].items():
-        util.add_row(policy, *(f"{s['utilisation'][n]:.0%}" for n in names))
-    console.print(util)
+    )
+    console.print()
+    scales = list(policies[names[0]]["attainment"])
+    print_table(
+        console,
+        "SLO attainment: share of queries within the SLO",
+        ["SLO scale", "SLO (s)", *names],
+        [[f"{s}x", f"{float(s) * base:.1f}", *(f"{policies[n]['attainment'][s]:.1%}" for n in names)] for s in scales],
+        keys=2,
+    )
+    rows = [
+        (f"attainment at {scale:g}x", lambda p: f"{p['attainment'][f'{scale:g}']:.1%}"),
+        ("deadline p95 (s)", lambda p: seconds(p["deadline_p95_s"])),
+        ("deadline p95 (x base)", lambda p: times_base(p["deadline_p95_scale"])),
+        ("deadline p99 (s)", lambda p: seconds(p["deadline_p99_s"])),
+        ("deadline p99 (x base)", lambda p: times_base(p["deadline_p99_scale"])),
+        ("latency p50 (s)", lambda p: seconds(p["p50_s"])),
+        ("latency p95 (s)", lambda p: seconds(p["p95_s"])),
+        ("latency p99 (s)", lambda p: seconds(p["p99_s"])),
+        ("completed queries", lambda p: f"{p['completed']}/{p['queries']}"),
+        ("calls", lambda p: str(p["calls"])),
+        ("preemptions", lambda p: str(p["preemptions"])),
+        ("makespan (s)", lambda p: seconds(p["makespan_s"])),
+    ]
+    print_table(
+        console,
+        f"Latency and completion at SLO scale {scale:g} ({scale * base:.1f} s)",
+        ["", *names],
+        [[label, *(cell(policies[n]) for n in names)] for label, cell in rows],
+        legend=[DEADLINE_LEGEND, "latency pN: percentile of the completed queries' end-to-end latency."],
+    )
+    instances = list(policies[names[0]]["utilisation"])
+    print_table(
+        console,
+        "Instance utilisation: share of the run spent running iterations",
+        ["instance", *names],
+        [[i, *(f"{policies[n]['utilisation'][i]:.0%}" for n in names)] for i in instances],
+    )
+    steps = sorted({step for n in names for step in policies[n]["queue_wait"]})
+    for stat, what in (("mean_s", "mean"), ("p95_s", "P95")):
+        print_table(
+            console,
+            f"Queue wait per step, {what} (s): dispatch to admission by the engine",
+            ["step", *names],
+            [[step, *(_wait(policies[n]["queue_wait"], step, stat) for n in names)] for step in steps],
+        )
+
+
+def _wait(waits: Mapping[str, Mapping[str, float]], step: str, stat: str) -> str:
+    """Queue waits are often well under a second: two decimals."""
+    return f"{waits[step][stat]:.2f}" if step in waits else "-"

@@ -37,6 +37,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     from pathlib import Path
 
+    from hexsim.cli.outputs import output_file
+
+    out = output_file("--out", args.out)
+
     from hexsim.atomic import atomic_write_text
     from hexsim.profiles.engine_defaults import MAX_NUM_SEQS, default_token_budget
     from hexsim.profiles.files import format_profile
@@ -70,34 +74,50 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         max_num_batched_tokens=args.token_budget or default_token_budget(gpu),
         provenance=provenance,
     )
-    atomic_write_text(args.out, format_profile(profile))
+    atomic_write_text(out, format_profile(profile))
     render(result, rows, console)
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {out}: profile of {model.name} on {tp} x {gpu.name}", soft_wrap=True, highlight=False)
 
 
 def render(result: FitResult, rows: list[Measurement], console: Console) -> None:
     import numpy as np
-    from rich.table import Table
+    from rich.text import Text
+
+    from hexsim.metrics.tables import print_table
 
     c = result.coefficients
     console.print(
-        f"base {c.base * 1e3:.3f} ms, prefill {c.prefill_token * 1e6:.3f} us/token + "
-        f"{c.prefill_token_sq * 1e9:.4f} ns/token^2, decode {c.decode_seq * 1e6:.2f} us/sequence + "
-        f"{c.context_token * 1e9:.3f} ns/context token"
+        Text(
+            f"base {c.base * 1e3:.3f} ms, prefill {c.prefill_token * 1e6:.3f} us/token + "
+            f"{c.prefill_token_sq * 1e9:.4f} ns/token^2, decode {c.decode_seq * 1e6:.2f} us/sequence + "
+            f"{c.context_token * 1e9:.3f} ns/context token"
+        )
     )
+    console.print()
     errors = result.relative_errors
-    table = Table(title="Residuals, predicted / measured - 1 (outliers excluded)")
-    for column in ("phase", "rows", "outliers", "MAPE", "median", "worst"):
-        table.add_column(column, justify="left" if column == "phase" else "right")
+    table = []
     for phase in ("prefill", "decode"):
         used = [i for i, m in enumerate(rows) if m.phase == phase and i not in result.outliers]
         mine = np.abs(errors[used])
         worst = max(used, key=lambda i: abs(errors[i]))
         dropped = sum(1 for i in result.outliers if rows[i].phase == phase)
-        table.add_row(
-            phase, str(len(used)), str(dropped), f"{mine.mean():.1%}", f"{np.median(mine):.1%}", f"{errors[worst]:+.1%}"
+        table.append(
+            [
+                phase,
+                str(len(used)),
+                str(dropped),
+                f"{mine.mean():.1%}",
+                f"{np.median(mine):.1%}",
+                f"{errors[worst]:+.1%}",
+            ]
         )
-    console.print(table)
+    print_table(
+        console,
+        "Residuals, predicted / measured - 1 (outliers excluded)",
+        ["phase", "rows", "outliers", "MAPE", "median", "worst"],
+        table,
+        legend=["MAPE and median: of the absolute residuals; worst: the residual furthest from 0."],
+    )
     for i in result.outliers:
         m = rows[i]
         console.print(

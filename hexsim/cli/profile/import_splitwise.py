@@ -6,7 +6,6 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hexsim.cli.options import flags
-from hexsim.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,16 +29,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    from pathlib import Path
+    from hexsim.cli.outputs import output_folder
+
+    out = output_folder("--out-dir", args.out_dir)
 
     from hexsim.profiles.measurements import write_measurements
     from hexsim.profiles.splitwise import read_splitwise
 
     groups = read_splitwise(args.file)
-    out = Path(args.out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out-dir", f"{args.out_dir!r} exists and is not a folder")
     for (model, hardware, tp), rows in sorted(groups.items()):
         path = out / f"{model}_{hardware}_tp{tp}.csv"
         write_measurements(rows, path)
-        console.print(f"{path}: {len(rows)} measurements")
+        console.print(f"{path}: {len(rows)} measurements", highlight=False)

@@ -79,8 +79,17 @@ def run_measure(
     console: Console,
     err: Console,
 ) -> None:
+    from hexsim.cli.outputs import output_file
+
+    out = output_file("--out", out)
+
+    try:
+        from hexsim.profiles.measure import MIN_OUTPUT_TOKENS, measure_profile
+    except ModuleNotFoundError as error:
+        if error.name != "httpx":
+            raise
+        raise InputError("profile measure", "needs the live extra (httpx): pip install 'hexsim[live]'") from None
     from hexsim.profiles.gpus import canonical_gpu
-    from hexsim.profiles.measure import MIN_OUTPUT_TOKENS, measure_profile
     from hexsim.profiles.measurements import write_measurements
     from hexsim.progress import lazy_progress
 
@@ -95,9 +104,6 @@ def run_measure(
     if output_tokens < MIN_OUTPUT_TOKENS:
         raise InputError("--output-tokens", f"expected at least {MIN_OUTPUT_TOKENS}, got {output_tokens}")
     _check_positive("--repeats", [repeats])
-    out = Path(out)
-    if out.is_dir():
-        raise InputError("--out", f"{out} is a directory")
     batches = repeats * len(prompt_lengths) * len(batch_sizes)
     with lazy_progress(err, f"measuring {model}", batches) as bar:
         rows = measure_profile(endpoint, model, prompt_lengths, batch_sizes, output_tokens, repeats, bar.advance)

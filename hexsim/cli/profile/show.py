@@ -26,8 +26,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    from rich.table import Table
+    from rich.text import Text
 
+    from hexsim.metrics.tables import print_table
     from hexsim.profiles.gpus import canonical_gpu
     from hexsim.profiles.resolve import resolve_profile
 
@@ -35,26 +36,34 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     profile = resolve_profile(args.model, gpu, args.tp, "profile")
     c = profile.coefficients
     console.print(f"[bold]{profile.model}[/] on {profile.tp} x {profile.gpu}")
-    console.print(profile.provenance)
-    table = Table(title="Iteration time = sum of coefficient x feature")
-    for column in ("coefficient", "value", "feature"):
-        table.add_column(column)
-    table.add_row("base", f"{c.base * 1e3:.3f} ms", "every iteration")
-    table.add_row("prefill_token", f"{c.prefill_token * 1e6:.3f} us", "prompt token computed")
-    table.add_row("prefill_token_sq", f"{c.prefill_token_sq * 1e12:.3f} ps", "prompt token^2 (attention)")
-    table.add_row("decode_seq", f"{c.decode_seq * 1e6:.3f} us", "decoding sequence")
-    table.add_row("context_token", f"{c.context_token * 1e9:.3f} ns", "token a decoding sequence attends to")
-    console.print(table)
+    console.print(Text(profile.provenance))
+    console.print()
+    print_table(
+        console,
+        "Iteration time = sum of coefficient x feature",
+        ["coefficient", "value", "feature"],
+        [
+            ["base", f"{c.base * 1e3:.3f} ms", "every iteration"],
+            ["prefill_token", f"{c.prefill_token * 1e6:.3f} us", "prompt token computed"],
+            ["prefill_token_sq", f"{c.prefill_token_sq * 1e12:.3f} ps", "prompt token^2 (attention)"],
+            ["decode_seq", f"{c.decode_seq * 1e6:.3f} us", "decoding sequence"],
+            ["context_token", f"{c.context_token * 1e9:.3f} ns", "token a decoding sequence attends to"],
+        ],
+        texts=[2],
+    )
     console.print(
         f"KV cache {profile.kv_capacity_tokens:,} tokens ({profile.kv_capacity_blocks:,} blocks of "
         f"{profile.block_size}), max_num_seqs {profile.max_num_seqs}, token budget {profile.max_num_batched_tokens}"
     )
-    curves = Table(title="Curves")
-    curves.add_column("prompt tokens", justify="right")
-    curves.add_column("prefill (standalone)", justify="right")
-    curves.add_column("decode batch", justify="right")
-    curves.add_column("decode step @ 2k context", justify="right")
+    console.print()
+    rows = []
     for prompt, batch in zip((256, 1024, 4096, 16384), (1, 8, 32, 128), strict=True):
         step = c.iteration_time(0, 0, batch, batch * 2048)
-        curves.add_row(str(prompt), f"{profile.prefill_time(prompt):.3f} s", str(batch), f"{step * 1e3:.1f} ms")
-    console.print(curves)
+        rows.append([str(prompt), f"{profile.prefill_time(prompt):.3f}", str(batch), f"{step * 1e3:.1f}"])
+    print_table(
+        console,
+        "Curves: a prompt's standalone prefill, and a decode step of a batch at 2k tokens of context each",
+        ["prompt tokens", "prefill (s)", "decode batch", "decode step (ms)"],
+        rows,
+        keys=0,
+    )

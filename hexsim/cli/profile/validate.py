@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING
 from hexsim.cli.options import flags
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
+
+    from hexsim.profiles.validation import Comparison
 
 METHODS = (
     "shipped profile",
@@ -43,7 +47,9 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     from pathlib import Path
 
-    from rich.table import Table
+    from hexsim.cli.outputs import output_file
+
+    out = output_file("--out", args.out) if args.out is not None else None
 
     from hexsim.profiles.splitwise import read_splitwise
     from hexsim.profiles.step_fit import read_step_latencies
@@ -54,25 +60,37 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     steps = read_step_latencies(data / "step_latency_llama31_70b.csv")
     splitwise = read_splitwise(data / "splitwise_perf_model.csv")
     comparisons = step_comparisons(steps, splitwise) + splitwise_comparisons(steps, splitwise)
-    for dataset, rows in _grouped(comparisons).items():
-        methods = [m for m in METHODS if any(m in group for group in rows.values())]
-        table = Table(title=f"{dataset}: mean absolute error of predicted vs measured (worst row)")
-        for column in ("GPU", "TP", "rows", *methods):
-            table.add_column(column, justify="left" if column == "GPU" else "right")
-        for (gpu, tp), group in rows.items():
-            cells = [f"{group[m].mape:.1%} ({group[m].worst:+.0%})" if m in group else "" for m in methods]
-            count = max(len(c.measured) + c.excluded for c in group.values())
-            table.add_row(gpu, str(tp), str(count), *cells)
-        console.print(table)
+    render(comparisons, console)
     for c in comparisons:
         if c.excluded:
             console.print(f"{c.dataset} {c.gpu} TP {c.tp}: {c.excluded} rows set aside by the fit as failed runs")
-    if args.out:
-        plot_validation(Path(args.out), comparisons)
-        console.print(f"wrote {args.out}")
+    if out is not None:
+        plot_validation(out, comparisons)
+        console.print(f"wrote {out}: predicted against measured latency", highlight=False)
 
 
-def _grouped(comparisons) -> dict:
+def render(comparisons: Sequence[Comparison], console: Console) -> None:
+    """A table per data set: a row per GPU, TP and method, with its error."""
+    from hexsim.metrics.tables import print_table
+
+    for dataset, groups in _grouped(comparisons).items():
+        rows = []
+        for (gpu, tp), group in groups.items():
+            count = max(len(c.measured) + c.excluded for c in group.values())
+            for i, method in enumerate(m for m in METHODS if m in group):
+                first = [gpu, str(tp), str(count)] if i == 0 else ["", "", ""]
+                rows.append([*first, method, f"{group[method].mape:.1%}", f"{group[method].worst:+.0%}"])
+        print_table(
+            console,
+            f"{dataset}: mean absolute error of predicted vs measured, and the worst row",
+            ["GPU", "TP", "rows", "method", "error", "worst"],
+            rows,
+            keys=4,
+            legend=["error: mean of |predicted / measured - 1| over the rows; worst: the largest, with its sign."],
+        )
+
+
+def _grouped(comparisons: Sequence[Comparison]) -> dict:
     """Comparisons by data set, then (GPU, TP), then method."""
     groups: dict = {}
     for c in comparisons:

@@ -10,6 +10,7 @@ model = "..."         # optional: default the top-level model
 name = "a100"         # optional: instance names get -0, -1, ... when count > 1
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,16 @@ class ClusterSpec:
     model: str
     instances: tuple[InstanceSpec, ...]
 
+    @property
+    def longest_call(self) -> int:
+        """Prompt plus output tokens of the longest call an instance serving the model can hold."""
+        return max(inst.profile.kv_capacity_tokens_usable for inst in self.instances if inst.model == self.model)
+
+
+# Dispatch weighs every instance for every call and each one is an engine in the simulation, so a
+# run's cost grows with the cluster: beyond this a what-if takes hours (hexsim's clusters are tens).
+MAX_INSTANCES = 1024
+
 
 def _positive(v) -> bool:
     return v > 0
@@ -54,7 +65,13 @@ def load_cluster(path: str | Path) -> ClusterSpec:
         entry = Table(raw, path, f"instances[{i}].")
         entry.check_keys({"gpu", "count", "tp", "model", "name"})
         gpu = canonical_gpu(entry.get("gpu", str), f"{path}: key '{entry.key('gpu')}'")
-        count = entry.get("count", int, 1, check=_positive, rule="a positive integer")
+        count = entry.get(
+            "count",
+            int,
+            1,
+            check=lambda v: 0 < v <= MAX_INSTANCES - len(instances),
+            rule=f"a positive integer, with at most {MAX_INSTANCES} instances in the cluster",
+        )
         tp = entry.get("tp", int, None, check=_positive, rule="a positive integer")
         served = entry.get("model", str, model)
         profile = resolve_profile(served, gpu, tp, f"{path}: instances[{i}]")
@@ -63,8 +80,8 @@ def load_cluster(path: str | Path) -> ClusterSpec:
             instances.append(InstanceSpec(name=f"{base}-{j}" if count > 1 else base, profile=profile))
     if not instances:
         raise InputError(str(path), "key 'instances': the cluster has no instance")
-    names = [inst.name for inst in instances]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
+    named = Counter(inst.name for inst in instances)
+    duplicate = next((n for n, k in named.items() if k > 1), None)
     if duplicate is not None:
         raise InputError(str(path), f"two instances are named {duplicate!r}: give them distinct 'name' keys")
     if not any(inst.model == model for inst in instances):

@@ -13,10 +13,10 @@ from hexsim.errors import InputError, ParameterError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit status 2) instead of usage dumps."""
+    """argparse with one-line errors (exit status 2) instead of usage dumps, worded like hexsim's own."""
 
     def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"hexsim: error: {message.removeprefix('argument ')} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,10 +46,21 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, console: Console, err: Console) -> None:
-    """Serve until interrupted the profile file given, or the one hexsim uses for --model on --gpu."""
-    from hexsim.live.emulator import serve
+    """Serve until interrupted the profile file given, or the one hexsim uses for --model on --gpu.
+
+    A model hexsim knows brings its context length and vocabulary; another one is limited by the
+    profile's KV cache alone.
+    """
+    try:
+        from hexsim.live.emulator import serve
+        from hexsim.live.emulator_app import Limits
+    except ImportError as error:
+        missing = f"{error.name} is missing"
+        raise InputError("emulate", f"needs the live extra ({missing}): pip install 'hexsim[live]'") from None
+    from hexsim.names import find_named
     from hexsim.profiles.files import load_profile
     from hexsim.profiles.gpus import canonical_gpu
+    from hexsim.profiles.models import model_table
     from hexsim.profiles.resolve import resolve_profile
 
     if not 1 <= args.port <= 65535:
@@ -60,6 +71,8 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         profile = resolve_profile(args.model, canonical_gpu(args.gpu, "--gpu"), args.tp, "--model")
     else:
         raise InputError("emulate", "give --profile FILE, or --model and --gpu")
+    spec = find_named(model_table().values(), profile.model)
+    limits = Limits(spec.max_context, spec.vocab_size) if spec else Limits(profile.kv_capacity_tokens_usable)
     serve(
         profile,
         args.served_model_name or profile.model,
@@ -67,4 +80,5 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         args.port,
         scheduling=args.scheduling_policy,
         time_scale=args.time_scale,
+        limits=limits,
     )

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from hexsim.errors import InputError
-from hexsim.live.emulator_app import create_app
+from hexsim.live.emulator_app import Limits, create_app
 from hexsim.profiles.latency import Profile
 
 STARTUP_TIMEOUT_S = 10.0
@@ -36,12 +36,19 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    profile: Profile, model_name: str, host: str, port: int, scheduling: str = "fcfs", time_scale: float = 1.0
+    profile: Profile,
+    model_name: str,
+    host: str,
+    port: int,
+    scheduling: str = "fcfs",
+    time_scale: float = 1.0,
+    limits: Limits | None = None,
 ) -> None:
-    """Serve an emulated engine until interrupted."""
-    app = create_app(profile, model_name, scheduling, time_scale)
+    """Serve an emulated engine until interrupted (Ctrl-C or SIGTERM: streams still open are cut
+    after SHUTDOWN_TIMEOUT_S)."""
+    app = create_app(profile, model_name, scheduling, time_scale, limits)
     sock = _listen(host, port)
-    config = uvicorn.Config(app, log_level="info", access_log=False)
+    config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S)
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     logging.getLogger("uvicorn.error").info("Emulating %s at %s (Press CTRL+C to quit)", model_name, url)
     uvicorn.Server(config).run(sockets=[sock])
@@ -49,10 +56,15 @@ def serve(
 
 @contextmanager
 def emulator_in_thread(
-    profile: Profile, model_name: str, host: str = "127.0.0.1", scheduling: str = "fcfs", time_scale: float = 1.0
+    profile: Profile,
+    model_name: str,
+    host: str = "127.0.0.1",
+    scheduling: str = "fcfs",
+    time_scale: float = 1.0,
+    limits: Limits | None = None,
 ) -> Iterator[str]:
     """Serve an emulated engine on a free port in a background thread; yields its base URL."""
-    app = create_app(profile, model_name, scheduling, time_scale)
+    app = create_app(profile, model_name, scheduling, time_scale, limits)
     sock = _listen(host, 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S)

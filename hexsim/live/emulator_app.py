@@ -3,9 +3,10 @@
 `GET /v1/models`, `GET /health` and `POST /v1/completions` with vLLM's request and response
 shapes, errors in OpenAI's error shape. A string prompt counts one token per
 whitespace-separated word, a list of token ids one token per id; every generated token is the
-text " token" (a request always generates exactly `max_tokens` tokens: no EOS). The model's
-context length is what its KV cache holds: a request whose prompt and `max_tokens` exceed it
-is refused, as vLLM refuses one beyond `max_model_len`.
+text " token" (a request always generates exactly `max_tokens` tokens: no EOS). As vLLM does,
+it refuses a request whose prompt and `max_tokens` exceed the context length (the model's,
+and never more than its KV cache holds) and token ids outside the vocabulary. It returns one
+choice per request: `n` other than 1 is refused.
 """
 
 import asyncio
@@ -36,6 +37,14 @@ class _RequestError(Exception):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What a request may ask of the model: tokens in context, and token ids below `vocab_size` (if known)."""
+
+    context_length: int
+    vocab_size: int | None = None
+
+
+@dataclass(frozen=True)
 class _Completion:
     prompt_tokens: int
     max_tokens: int
@@ -45,7 +54,7 @@ class _Completion:
     continuous_usage: bool
 
 
-def _parse_completion(body: object, model_name: str) -> _Completion:
+def _parse_completion(body: object, model_name: str, limits: Limits) -> _Completion:
     """Validate a /v1/completions body as vLLM does; raises _RequestError."""
     if not isinstance(body, dict):
         raise _RequestError("the request body must be a JSON object")
@@ -57,6 +66,9 @@ def _parse_completion(body: object, model_name: str) -> _Completion:
     if min_tokens > max_tokens:
         raise _RequestError(f"min_tokens must be less than or equal to max_tokens={max_tokens}, got {min_tokens}")
     priority = _integer(body, "priority", 0, minimum=None)
+    n = _integer(body, "n", 1, minimum=1)
+    if n != 1:
+        raise _RequestError(f"n must be 1: the emulator returns one choice per request, got {n}")
     _boolean(body, "ignore_eos")
     stream = _boolean(body, "stream")
     options = body.get("stream_options")
@@ -66,16 +78,27 @@ def _parse_completion(body: object, model_name: str) -> _Completion:
         raise _RequestError("stream_options must be an object")
     include_usage = _boolean(options or {}, "include_usage")
     continuous = include_usage and _boolean(options or {}, "continuous_usage_stats")
-    return _Completion(_prompt_tokens(body.get("prompt")), max_tokens, priority, stream, include_usage, continuous)
+    prompt_tokens = _prompt_tokens(body.get("prompt"), limits)
+    if prompt_tokens + max_tokens > limits.context_length:
+        raise _RequestError(
+            f"This model's maximum context length is {limits.context_length} tokens. However, you requested "
+            f"{max_tokens} output tokens and your prompt contains {prompt_tokens} input tokens, "
+            f"for a total of {prompt_tokens + max_tokens} tokens."
+        )
+    return _Completion(prompt_tokens, max_tokens, priority, stream, include_usage, continuous)
 
 
-def _prompt_tokens(prompt: object) -> int:
+def _prompt_tokens(prompt: object, limits: Limits) -> int:
     if prompt is None:
         raise _RequestError("prompt is required")
     if isinstance(prompt, str):
         count = len(prompt.split())
     elif isinstance(prompt, list) and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prompt):
         count = len(prompt)
+        if count and limits.vocab_size is not None and max(prompt) >= limits.vocab_size:
+            raise _RequestError(
+                f"Token id {max(prompt)} is out of vocabulary (the model has {limits.vocab_size} tokens)"
+            )
     else:
         raise _RequestError("prompt must be a string or a list of token ids")
     if count == 0:
@@ -115,10 +138,21 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
     }
 
 
-def create_app(profile: Profile, model_name: str, scheduling: str = "fcfs", time_scale: float = 1.0) -> Starlette:
-    """The HTTP server of one emulated engine; the engine loop runs for the app's lifespan."""
+def create_app(
+    profile: Profile,
+    model_name: str,
+    scheduling: str = "fcfs",
+    time_scale: float = 1.0,
+    limits: Limits | None = None,
+) -> Starlette:
+    """The HTTP server of one emulated engine; the engine loop runs for the app's lifespan.
+
+    Without `limits`, the context length is what the KV cache holds and token ids are not checked.
+    """
     engine = EmulatedEngine(profile, scheduling, time_scale)
-    context_length = profile.kv_capacity_tokens_usable
+    kv_tokens = profile.kv_capacity_tokens_usable
+    limits = limits or Limits(kv_tokens)
+    limits = Limits(min(limits.context_length, kv_tokens), limits.vocab_size)
     started = int(time.time())
 
     @asynccontextmanager
@@ -141,7 +175,7 @@ def create_app(profile: Profile, model_name: str, scheduling: str = "fcfs", time
             "created": started,
             "owned_by": "hexsim",
             "root": model_name,
-            "max_model_len": context_length,
+            "max_model_len": limits.context_length,
         }
         return JSONResponse({"object": "list", "data": [card]})
 
@@ -151,16 +185,9 @@ def create_app(profile: Profile, model_name: str, scheduling: str = "fcfs", time
         except ValueError:
             return _error("the request body is not valid JSON", 400)
         try:
-            parsed = _parse_completion(body, model_name)
+            parsed = _parse_completion(body, model_name, limits)
         except _RequestError as error:
             return _error(str(error), error.status)
-        if parsed.prompt_tokens + parsed.max_tokens > context_length:
-            return _error(
-                f"This model's maximum context length is {context_length} tokens. However, you requested "
-                f"{parsed.max_tokens} output tokens and your prompt contains {parsed.prompt_tokens} input tokens, "
-                f"for a total of {parsed.prompt_tokens + parsed.max_tokens} tokens.",
-                400,
-            )
         try:
             handle = engine.submit(parsed.prompt_tokens, parsed.max_tokens, parsed.priority)
         except ParameterError as error:

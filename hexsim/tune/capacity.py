@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hexsim.cluster import ClusterSpec, InstanceSpec
+from hexsim.cluster import MAX_INSTANCES, ClusterSpec, InstanceSpec
 from hexsim.errors import ParameterError
 from hexsim.experiment import Experiment
 from hexsim.profiles.gpus import canonical_gpu
@@ -19,6 +19,9 @@ from hexsim.profiles.latency import Profile
 from hexsim.resources import bundled_dir
 from hexsim.tomlfile import Table, read_toml
 from hexsim.tune.objective import score
+
+# Each candidate is simulated until enough of them meet the target; the mixes are listed first.
+MAX_CANDIDATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,18 @@ def load_prices(path: str | Path | None = None) -> dict[str, float]:
 
 def candidates(types: Sequence[Profile], prices: Mapping[str, float], max_per_type: int) -> list[Candidate]:
     """Every non-empty mix, cheapest first (ties: fewer instances, then more of the earlier types)."""
+    if max_per_type * len(types) > MAX_INSTANCES:
+        raise ParameterError(
+            "max_per_type",
+            f"{max_per_type} of each of {len(types)} GPU types make clusters of up to {max_per_type * len(types)} "
+            f"instances; hexsim simulates at most {MAX_INSTANCES}",
+        )
+    if (max_per_type + 1) ** len(types) > MAX_CANDIDATES:
+        raise ParameterError(
+            "max_per_type",
+            f"{max_per_type} of each of {len(types)} GPU types make {(max_per_type + 1) ** len(types) - 1} mixes to "
+            f"consider; at most {MAX_CANDIDATES} are (fewer types or a lower maximum)",
+        )
     for profile in types:
         if profile.gpu not in prices:
             raise ParameterError("prices", f"no price for GPU {profile.gpu!r}")

@@ -1,11 +1,14 @@
 """Run a study: workers (threads of none, processes of one machine, or machines sharing a storage)
 that together finish exactly the requested number of trials."""
 
+import importlib.util
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 import optuna
@@ -37,6 +40,8 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "cmaes":
+        if importlib.util.find_spec("cmaes") is None:
+            raise ParameterError("sampler", "cmaes needs the cmaes package: pip install 'hexsim[cmaes]'")
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
         try:
@@ -78,8 +83,24 @@ def run_trials(study: optuna.Study, setup: TuneSetup, count: int, callbacks=()) 
 
 
 def _worker(setup: TuneSetup, index: int, count: int) -> None:
+    # Workers start with Ctrl-C ignored (see `tune`); the parent stops them with SIGTERM, which
+    # ends the trial in flight the way Optuna ends an interrupted one: failed, recorded, not counted.
+    signal.signal(signal.SIGTERM, _interrupt)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_trials(open_study(setup, setup.seed + index), setup, count)
+    with suppress(KeyboardInterrupt):
+        run_trials(open_study(setup, setup.seed + index), setup, count)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trial's failure is ours: no warning for it
+    raise KeyboardInterrupt
+
+
+def _missing_starting_points(study: optuna.Study, n_trials: int) -> list[dict]:
+    """The starting points no trial has completed or is about to run (all of them in a new study)."""
+    taken = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    tried = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False, states=taken)]
+    return [point for point in starting_points()[:n_trials] if point not in tried]
 
 
 def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: None) -> optuna.Study:
@@ -93,9 +114,9 @@ def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: Non
     study = open_study(setup, setup.seed)
     if setup.storage is not None:
         recover_orphans(study)
-    if not study.trials:
+    points = _missing_starting_points(study, setup.n_trials)
+    if points:
         # Run here, before any worker starts: SQLite cannot stop two workers popping one queued trial.
-        points = starting_points()[: setup.n_trials]
         for params in points:
             study.enqueue_trial(params)
         run_trials(study, setup, len(points), [lambda s, _: on_progress(completed(s))])
@@ -107,11 +128,24 @@ def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: Non
     quotas = [remaining // setup.jobs + (1 if i < remaining % setup.jobs else 0) for i in range(setup.jobs)]
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_worker, args=(setup, i, q)) for i, q in enumerate(quotas) if q > 0]
-    for worker in workers:
-        worker.start()
-    while any(w.is_alive() for w in workers):
-        time.sleep(0.5)
-        on_progress(completed(study))
+    # Ctrl-C reaches every process of the terminal; the parent alone answers it. A worker
+    # inherits the ignored SIGINT through exec, so it is deaf to it from its first instruction.
+    answer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        signal.signal(signal.SIGINT, answer)
+    try:
+        while any(w.is_alive() for w in workers):
+            time.sleep(0.5)
+            on_progress(completed(study))
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join()
+        raise
     for worker in workers:
         worker.join()
     failed = [w.exitcode for w in workers if w.exitcode]

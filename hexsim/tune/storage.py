@@ -38,6 +38,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
         return optuna.storages.InMemoryStorage()
     if is_journal(url):
         path = Path(url.removeprefix("journal:"))
+        if path.is_dir():
+            raise ParameterError("storage", f"{url}: {path} is a folder; give the journal file's name")
         if not path.parent.is_dir():
             raise ParameterError("storage", f"folder of journal file {str(path)!r} does not exist")
         return JournalStorage(JournalFileBackend(str(path)))

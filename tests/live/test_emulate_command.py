@@ -1,15 +1,60 @@
-"""`hexsim emulate`: its errors."""
+"""`hexsim emulate` as a user runs it: a stream still open does not keep SIGTERM from stopping it."""
 
-from pathlib import Path
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 
-from hexsim.cli import main
+import httpx
+import pytest
+
+from hexsim.live.emulator import SHUTDOWN_TIMEOUT_S
 
 
-def test_emulate_command_rejects_a_bad_port_a_missing_profile_and_no_profile(tmp_path: Path, capsys):
-    missing = str(tmp_path / "missing.toml")
-    assert main(["emulate", "--profile", missing, "--port", "70000"]) == 2
-    assert "--port: expected a port number between 1 and 65535, got 70000" in capsys.readouterr().err
-    assert main(["emulate", "--profile", missing]) == 2
-    assert f"{missing}: no such file" in capsys.readouterr().err
-    assert main(["emulate", "--model", "Llama-3.1-70B"]) == 2
-    assert "give --profile FILE, or --model and --gpu" in capsys.readouterr().err
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_emulator_while_a_long_stream_is_open(tmp_path):
+    port = free_port()
+    command = [sys.executable, "-m", "hexsim.cli", "emulate", "--model", "Llama-3.1-8B", "--gpu", "L4"]
+    server = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "the emulator did not start"
+            time.sleep(0.1)
+        first = threading.Event()
+
+        def long_stream() -> None:
+            # 20,000 tokens of an 8B model on an L4: minutes of decoding.
+            body = {"prompt": [1, 2, 3], "max_tokens": 20000, "ignore_eos": True, "stream": True}
+            try:
+                with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=60) as response:
+                    for _ in response.iter_lines():
+                        first.set()
+            except httpx.HTTPError:
+                pass
+
+        threading.Thread(target=long_stream, daemon=True).start()
+        assert first.wait(20), "the stream never started"
+        stopping = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
+        assert time.monotonic() - stopping <= SHUTDOWN_TIMEOUT_S + 5
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stderr.close()

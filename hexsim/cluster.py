@@ -8,11 +8,14 @@ count = 2             # optional, default 1
 tp = 4                # optional: default the smallest degree with a profile
 model = "..."         # optional: default the top-level model
 name = "a100"         # optional: instance names get -0, -1, ... when count > 1
+urls = ["http://10.0.0.5:8000", "http://10.0.0.6:8000"]   # optional: the instances' engines
+                      # (live commands only); `url = "..."` when count is 1
 """
 
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hexsim.errors import InputError
 from hexsim.profiles.gpus import canonical_gpu
@@ -25,6 +28,7 @@ from hexsim.tomlfile import Table, read_toml
 class InstanceSpec:
     name: str
     profile: Profile
+    url: str | None = None  # where its engine serves vLLM's HTTP API (live commands only)
 
     @property
     def model(self) -> str:
@@ -63,7 +67,7 @@ def load_cluster(path: str | Path) -> ClusterSpec:
     instances: list[InstanceSpec] = []
     for i, raw in enumerate(entries):
         entry = Table(raw, path, f"instances[{i}].")
-        entry.check_keys({"gpu", "count", "tp", "model", "name"})
+        entry.check_keys({"gpu", "count", "tp", "model", "name", "url", "urls"})
         gpu = canonical_gpu(entry.get("gpu", str), f"{path}: key '{entry.key('gpu')}'")
         count = entry.get(
             "count",
@@ -76,15 +80,48 @@ def load_cluster(path: str | Path) -> ClusterSpec:
         served = entry.get("model", str, model)
         profile = resolve_profile(served, gpu, tp, f"{path}: instances[{i}]")
         base = entry.get("name", str, f"{gpu.lower()}")
+        urls = _urls(entry, count)
         for j in range(count):
-            instances.append(InstanceSpec(name=f"{base}-{j}" if count > 1 else base, profile=profile))
+            instances.append(InstanceSpec(f"{base}-{j}" if count > 1 else base, profile, urls[j]))
     if not instances:
         raise InputError(str(path), "key 'instances': the cluster has no instance")
     named = Counter(inst.name for inst in instances)
     duplicate = next((n for n, k in named.items() if k > 1), None)
     if duplicate is not None:
         raise InputError(str(path), f"two instances are named {duplicate!r}: give them distinct 'name' keys")
+    urls = Counter(inst.url for inst in instances if inst.url is not None)
+    shared = next((u for u, k in urls.items() if k > 1), None)
+    if shared is not None:
+        raise InputError(str(path), f"two instances have the url {shared!r}: each instance is one engine")
     if not any(inst.model == model for inst in instances):
         served = ", ".join(sorted({inst.model for inst in instances}))
         raise InputError(str(path), f"key 'model': no instance serves {model!r} (instances serve {served})")
     return ClusterSpec(model=model, instances=tuple(instances))
+
+
+def _urls(entry: Table, count: int) -> list[str | None]:
+    """The entry's engine URLs, one per instance: `url` when count is 1, `urls` (a list) otherwise."""
+    if "url" in entry.data and "urls" in entry.data:
+        raise entry.fail("urls", "give 'url' or 'urls', not both")
+    if "url" in entry.data:
+        if count != 1:
+            raise entry.fail("url", f"names one engine but count is {count}: give 'urls', a list of {count}")
+        return [_url(entry, "url", entry.get("url", str))]
+    if "urls" not in entry.data:
+        return [None] * count
+    urls = entry.get("urls", list, check=lambda v: len(v) == count, rule=f"a list of {count} URLs (one per instance)")
+    return [_url(entry, "urls", u) for u in urls]
+
+
+def _url(entry: Table, key: str, url: object) -> str:
+    """An engine's base URL, `http(s)://host:port` with an optional path prefix, without a trailing slash."""
+    rule = "an http:// or https:// URL with a host, such as 'http://10.0.0.5:8000'"
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and not parts.query and not parts.fragment and parts.port != 0
+    except ValueError:  # a port that is not a number from 0 to 65535
+        valid = False
+    if not valid:
+        raise entry.fail(key, f"must be {rule}, got {url!r}")
+    return url.rstrip("/")

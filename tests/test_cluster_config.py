@@ -49,6 +49,26 @@ def test_bundled_paper_cluster():
     assert a.standalone_time(5963, 79) < d.standalone_time(5963, 79)
 
 
+def test_engine_urls_one_per_instance(tmp_path):
+    text = cluster_text(
+        instance("A100", count=2, urls=["http://10.0.0.5:8000/", "https://gpu-b.example:443/vllm"]),
+        instance("L40S", url="http://[::1]:9000"),
+        instance("A6000"),
+    )
+    cluster = load_cluster(write(tmp_path, text))
+    assert [i.url for i in cluster.instances] == [
+        "http://10.0.0.5:8000",
+        "https://gpu-b.example:443/vllm",
+        "http://[::1]:9000",
+        None,
+    ]
+
+
+def test_bundled_cluster_names_local_engines():
+    urls = [i.url for i in load_cluster(default_cluster()).instances]
+    assert urls == [f"http://127.0.0.1:{port}" for port in (8001, 8002, 8003, 8004)]
+
+
 def test_count_and_name(tmp_path):
     path = write(tmp_path, cluster_text(instance("A6000", count=3, name="slow"), instance("A100")))
     cluster = load_cluster(path)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from hexsim.errors import ParameterError
 from hexsim.live.emulated_engine import EmulatedEngine, EngineRequest
+from hexsim.live.openai_errors import error_response
 from hexsim.profiles.latency import Profile
 
 TOKEN_TEXT = " token"
@@ -123,13 +124,6 @@ def _boolean(body: dict, key: str) -> bool:
     return bool(value)
 
 
-def _error(message: str, status: int) -> JSONResponse:
-    kind = "NotFoundError" if status == 404 else "BadRequestError"
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": status}}, status_code=status
-    )
-
-
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {
         "prompt_tokens": prompt_tokens,
@@ -183,15 +177,15 @@ def create_app(
         try:
             body = json.loads(await request.body())
         except ValueError:
-            return _error("the request body is not valid JSON", 400)
+            return error_response("the request body is not valid JSON", 400)
         try:
             parsed = _parse_completion(body, model_name, limits)
         except _RequestError as error:
-            return _error(str(error), error.status)
+            return error_response(str(error), error.status)
         try:
             handle = engine.submit(parsed.prompt_tokens, parsed.max_tokens, parsed.priority)
         except ParameterError as error:
-            return _error(error.message, 400)
+            return error_response(error.message, 400)
         head = {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",

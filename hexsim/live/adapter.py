@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from hexsim.scheduler.core import SchedulerCore
-from hexsim.scheduler.events import Admit, CallId, Dispatch, Event, Fail
+from hexsim.scheduler.events import Admit, CallId, Event, Fail
 from hexsim.scheduler.log import DecisionLog
 from hexsim.scheduler.seam import Seam
 
@@ -25,8 +25,7 @@ class GatewayAdapter:
             def clock() -> float:
                 return time.monotonic() - start
 
-        self.seam = Seam(core, clock, {Dispatch: self._dispatched, Admit: self._decided, Fail: self._decided}, log)
-        self.instance_of: dict[CallId, int] = {}
+        self.seam = Seam(core, clock, {Admit: self._decided, Fail: self._decided}, log)
         self._actions: dict[CallId, Action] = {}
         self._decisions: dict[CallId, Admit | Fail] = {}
 
@@ -41,9 +40,6 @@ class GatewayAdapter:
             self._actions[call] = action
         else:
             action(decided)
-
-    def _dispatched(self, decision: Dispatch) -> None:
-        self.instance_of[decision.call] = decision.instance
 
     def _decided(self, decision: Admit | Fail) -> None:
         action = self._actions.pop(decision.call, None)

@@ -3,6 +3,8 @@
 It keeps stage deadlines, dispatches each call to an instance, holds the calls an instance
 cannot take yet in the policy's order, and admits them when the instance has room: under the
 `max_running` cap of calls in flight, and while the runtime has not said the instance is full.
+While some instances have room, calls go only to those. Requests an engine holds that the
+runtime did not send it count as load, a typical call each (the template's means).
 It never reads a clock (time comes in as `now`) and sees a query only as far as it has gone:
 output lengths and later stages come from the workflow template, never from the trace.
 """
@@ -26,6 +28,7 @@ from hexsim.scheduler.events import (
     Dispatch,
     Event,
     Fail,
+    InstanceLoad,
     InstanceRoom,
     QueryArrived,
     QueryFinished,
@@ -69,6 +72,10 @@ class SchedulerCore:
         self._order = policy.order(context)
         self._budget = policy.budget(context)
         self.engine_priority = self._order.engine_priority
+        typical_input = _mean([shape.stage_input_mean for shape in template.steps.values()])
+        for inst in self.instances:
+            inst.foreign_call = estimates(inst.profile, typical_input, template.default_output)
+        self._roomless = 0
         self._smallest_kv = min(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
         self._largest_kv = max(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
         self._outputs: dict[str, float] = {}
@@ -82,6 +89,7 @@ class SchedulerCore:
             CallFinished: self._call_finished,
             CallFailed: self._call_failed,
             InstanceRoom: self._instance_room,
+            InstanceLoad: self._instance_load,
             QueryFinished: self._query_finished,
         }
 
@@ -101,18 +109,21 @@ class SchedulerCore:
 
     def _stage_ready(self, event: StageReady, now: float) -> list[Decision]:
         state = self._queries.get(event.query) or self._query(event.query)
-        if event.stage == state.stage + 1:
+        new_stage = event.stage == state.stage + 1
+        if not new_stage and event.stage != state.stage:
+            at = f"is at stage {state.stage}" if state.stage >= 0 else "has not started (its first stage is 0)"
+            raise ParameterError("stage", f"query {event.query!r} {at}, got stage {event.stage}")
+        first = 0 if new_stage else state.stage_calls
+        if event.first != first:
+            raise ParameterError(
+                "stage",
+                f"query {event.query!r} stage {event.stage} has {first} calls, got calls from index {event.first}",
+            )
+        if new_stage:
             step = event.calls[0].step
             occurrence = state.stages_of_step[step] = state.stages_of_step.get(step, 0) + 1
             state.positions.append((step, occurrence))
-            state.stage_calls = 0
-            new_stage = True
-        elif event.stage == state.stage:
-            new_stage = False
-        else:
-            raise ParameterError("stage", f"query {event.query!r} is at stage {state.stage}, got stage {event.stage}")
-        first = state.stage_calls
-        state.stage_calls += len(event.calls)
+        state.stage_calls = first + len(event.calls)
         outputs, stage, query = self._outputs, event.stage, state.id
         calls = []
         for i, spec in enumerate(event.calls):
@@ -135,6 +146,8 @@ class SchedulerCore:
             if not candidates:
                 decisions.append(Fail(call.id, self._too_large(spec)))
                 continue
+            if self._roomless:
+                candidates = [inst for inst in candidates if inst.room] or candidates
             inst = choose(call, candidates)
             call.instance = inst.index
             call.t_comp = t_comp = inst.est_compute(call)
@@ -169,10 +182,21 @@ class SchedulerCore:
 
     def _instance_room(self, event: InstanceRoom, now: float) -> Sequence[Decision]:
         inst = self.instances[event.instance]
+        if inst.room != event.room:
+            self._roomless += -1 if event.room else 1
         inst.room = event.room
         decisions: list[Decision] = []
         self._admit(inst, decisions)
         return decisions
+
+    def _instance_load(self, event: InstanceLoad, now: float) -> Sequence[Decision]:
+        inst = self.instances[event.instance]
+        foreign = max(0, event.foreign)
+        change = foreign - inst.foreign
+        inst.foreign = foreign
+        inst.outstanding += change
+        inst.queued_work = max(0.0, inst.queued_work + change * inst.foreign_call) if inst.outstanding else 0.0
+        return ()
 
     def _query_finished(self, event: QueryFinished, now: float) -> Sequence[Decision]:
         self._query(event.query)
@@ -233,3 +257,8 @@ class SchedulerCore:
 
 def _index(inst: InstanceState) -> int:
     return inst.index
+
+
+def _mean(values: list[float]) -> float:
+    present = [v for v in values if v > 0]
+    return sum(present) / len(present) if present else 0.0

@@ -35,11 +35,16 @@ class QueryArrived:
 
 @dataclass(slots=True)
 class StageReady:
-    """The calls of a query's next stage (or more calls of its current stage) can run."""
+    """The calls of a query's next stage (or more calls of its current stage) can run.
+
+    `first` is the index in the stage of the first of `calls`: 0, unless calls of the stage
+    came in earlier events (a gateway learns of a stage's calls one request at a time).
+    """
 
     query: str
     stage: int
     calls: tuple[CallSpec, ...]
+    first: int = 0
 
 
 @dataclass(slots=True)
@@ -71,13 +76,24 @@ class InstanceRoom:
 
 
 @dataclass(slots=True)
+class InstanceLoad:
+    """The instance's engine holds `foreign` requests the runtime did not send it (another client's,
+    say), by its own count (vLLM's /metrics); the core counts them as load when it dispatches."""
+
+    instance: int
+    foreign: int
+
+
+@dataclass(slots=True)
 class QueryFinished:
     """The client is done with the query: the core forgets it."""
 
     query: str
 
 
-Event = QueryArrived | StageReady | CallStarted | CallFinished | CallFailed | InstanceRoom | QueryFinished
+Event = (
+    QueryArrived | StageReady | CallStarted | CallFinished | CallFailed | InstanceRoom | InstanceLoad | QueryFinished
+)
 
 
 # -- decisions: what to do -------------------------------------------------------------------

@@ -15,11 +15,13 @@ from hexsim.scheduler.events import (
     Admit,
     CallFailed,
     CallFinished,
+    CallSpec,
     CallStarted,
     Decision,
     Dispatch,
     Event,
     Fail,
+    InstanceLoad,
     InstanceRoom,
     QueryArrived,
     QueryFinished,
@@ -33,6 +35,7 @@ KINDS = {
     CallFinished: ("event", "call_finished"),
     CallFailed: ("event", "call_failed"),
     InstanceRoom: ("event", "instance_room"),
+    InstanceLoad: ("event", "instance_load"),
     QueryFinished: ("event", "query_finished"),
     Dispatch: ("decision", "dispatch"),
     Admit: ("decision", "admit"),
@@ -57,7 +60,7 @@ class DecisionLog:
         if isinstance(item, StageReady):
             return [
                 head | {"query": item.query, "stage": item.stage, "index": i, **_fields(spec)}
-                for i, spec in enumerate(item.calls)
+                for i, spec in enumerate(item.calls, item.first)
             ]
         record = dict(head)
         for key, value in _fields(item).items():
@@ -70,5 +73,8 @@ class DecisionLog:
         return [record]
 
 
+_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (*KINDS, CallSpec)}
+
+
 def _fields(item: object) -> dict:
-    return {f.name: getattr(item, f.name) for f in fields(item)}
+    return {name: getattr(item, name) for name in _NAMES[type(item)]}

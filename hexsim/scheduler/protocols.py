@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol
 
+from hexsim.profiles.latency import Profile
 from hexsim.scheduler.state import QueryState, ScheduledCall
 
 
@@ -11,6 +12,7 @@ class InstanceView(Protocol):
 
     index: int
     name: str
+    profile: Profile  # instances of one type share it
 
     @property
     def model(self) -> str: ...

@@ -26,6 +26,7 @@ class StageBudget:
             for step, shape in template.steps.items()
             if shape.stage_input_mean > 0
         }
+        self._after: dict[tuple[str, int], float] = {}
 
     def mean_time(self, input_tokens: float, output_tokens: float) -> float:
         estimate = self.estimates
@@ -36,9 +37,12 @@ class StageBudget:
         return max(self.mean_time(c.spec.input_tokens, c.est_output) for c in stage)
 
     def expected_after(self, query: QueryState, stage_index: int) -> float:
-        step, occurrence = query.positions[stage_index]
-        after = self.template.stages_after(step, occurrence)
-        return sum(count * self.step_time.get(name, 0.0) for name, count in after.items())
+        position = query.positions[stage_index]
+        work = self._after.get(position)
+        if work is None:
+            after = self.template.stages_after(*position)
+            work = self._after[position] = sum(count * self.step_time.get(name, 0.0) for name, count in after.items())
+        return work
 
     def stage_deadline(self, query: QueryState, stage: Sequence[ScheduledCall], now: float) -> float:
         remaining = query.deadline - now

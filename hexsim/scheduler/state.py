@@ -62,6 +62,8 @@ class InstanceState:
     in_flight: int = 0
     running: int = 0
     room: bool = True
+    foreign: int = 0  # requests the engine holds that the core did not admit there
+    foreign_call: float = 0.0  # estimated seconds of compute of one such request
     held: list[tuple[float, int, ScheduledCall]] = field(default_factory=list)  # a heap: key, dispatch order
 
     @property

@@ -28,6 +28,16 @@ class WorkloadBalanced:
         return out
 
     def choose(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> InstanceView:
-        scored = self.scores(call, candidates)
-        best = min(range(len(candidates)), key=lambda i: (-scored[i][0], scored[i][1], candidates[i].index))
-        return candidates[best]
+        """The best score of `scores`, in one pass; a call's time is computed once per instance type."""
+        balance, alpha, eps = (1.0 - self.alpha) * self.beta, self.alpha, self.eps
+        times: dict[int, float] = {}
+        best, best_score, best_time = candidates[0], -float("inf"), float("inf")
+        for inst in candidates:
+            t_comp = times.get(id(inst.profile))
+            if t_comp is None:
+                t_comp = times[id(inst.profile)] = inst.est_compute(call)
+            queued = inst.queued_work
+            score = balance / (queued if queued > eps else eps) - alpha * t_comp
+            if score > best_score or (score == best_score and t_comp < best_time):
+                best, best_score, best_time = inst, score, t_comp
+        return best

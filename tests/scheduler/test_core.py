@@ -17,6 +17,7 @@ from hexsim.scheduler.events import (
     CallStarted,
     Dispatch,
     Fail,
+    InstanceLoad,
     InstanceRoom,
     QueryArrived,
     QueryFinished,
@@ -122,6 +123,38 @@ def test_an_instance_without_room_holds_its_calls_until_it_has_room_again():
     assert kinds(c.handle(InstanceRoom(0, True), 5.0)) == [("Admit", ("q", 0, 0), 0), ("Admit", ("q", 0, 1), 0)]
 
 
+def test_calls_go_only_to_instances_with_room_while_some_have_it():
+    c = core("vllm", n=3)
+    c.handle(InstanceRoom(1, False), 0.0)
+    chosen = [d.instance for i in range(2) for d in start(c, f"q{i}") if isinstance(d, Dispatch)]
+    assert chosen == [0, 2, 0, 2]
+    for k in (0, 2):
+        c.handle(InstanceRoom(k, False), 1.0)
+    held = start(c, "all-full", now=1.0)
+    assert [type(d) for d in held] == [Dispatch, Dispatch]  # nowhere has room: dispatched anyway, held
+    for k in range(3):
+        admitted = [d.call for d in c.handle(InstanceRoom(k, True), 2.0)]
+        assert admitted == [d.call for d in held if d.instance == k]
+
+
+def test_requests_from_elsewhere_count_as_load_of_a_typical_call_each():
+    c = core("lor", n=2)
+    start(c, "mine", calls=(CallSpec("a", 100, 10),))  # on instance 0
+    inst, other = c.instances
+    assert other.foreign_call == pytest.approx(
+        other.profile.standalone_time(125.0, 1.0)
+    )  # mean stage input, default output
+    c.handle(InstanceLoad(1, foreign=3), 0.5)
+    assert (other.outstanding, other.foreign) == (3, 3)
+    assert other.queued_work == pytest.approx(3 * other.foreign_call)
+    assert [d.instance for d in start(c, "next", now=1.0) if isinstance(d, Dispatch)] == [0, 0]
+    c.handle(InstanceLoad(1, foreign=1), 2.0)
+    assert (other.outstanding, other.queued_work) == (1, pytest.approx(other.foreign_call))
+    c.handle(InstanceLoad(1, foreign=0), 3.0)
+    assert (other.outstanding, other.foreign, other.queued_work) == (0, 0, 0.0)
+    assert inst.outstanding == 3
+
+
 def test_urgency_sends_the_latest_start_as_vllm_priority_and_fcfs_sends_zero():
     urgent = core("rr-pq", n=1)
     dispatch, admit = start(urgent, calls=(CallSpec("a", 100, 10),))
@@ -144,7 +177,7 @@ def test_a_call_no_instance_can_hold_fails_and_a_call_only_some_can_hold_goes_th
 def test_more_calls_of_the_current_stage_join_it_with_its_deadline():
     c = core("hexgen")
     first = start(c, calls=STAGE_A[:1])
-    more = c.handle(StageReady("q", 0, STAGE_A[1:]), 4.0)
+    more = c.handle(StageReady("q", 0, STAGE_A[1:], first=1), 4.0)
     assert more[0].call == ("q", 0, 1) and more[0].deadline == first[0].deadline
 
 
@@ -153,6 +186,8 @@ def test_more_calls_of_the_current_stage_join_it_with_its_deadline():
     [
         (CallFinished(("q", 0, 5)), "call ('q', 0, 5) is not admitted"),
         (StageReady("q", 3, STAGE_B), "query 'q' is at stage 0, got stage 3"),
+        (StageReady("q", 0, STAGE_B), "query 'q' stage 0 has 2 calls, got calls from index 0"),
+        (StageReady("q", 1, STAGE_B, first=1), "query 'q' stage 1 has 0 calls, got calls from index 1"),
         (StageReady("nobody", 0, STAGE_B), "unknown query 'nobody'"),
         (QueryArrived("q", 10.0), "query 'q' arrived twice"),
         (QueryArrived("r", 0.0), "slo: must be a positive number of seconds, got 0.0"),

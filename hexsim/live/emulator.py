@@ -2,37 +2,27 @@
 
 The engine (`emulated_engine.py`) batches like vLLM v1, with the simulator's engine model, on
 the wall clock; `emulator_app.py` puts vLLM's OpenAI-compatible HTTP surface in front of it.
+`emulated_cluster.py` serves one per instance of a cluster.
 """
 
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
-from hexsim.errors import InputError
 from hexsim.live.emulator_app import Limits, create_app
+from hexsim.live.server import app_in_thread, base_url, listen, server_config
+from hexsim.names import find_named
 from hexsim.profiles.latency import Profile
-
-STARTUP_TIMEOUT_S = 10.0
-SHUTDOWN_TIMEOUT_S = 5.0
+from hexsim.profiles.models import model_table
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    # An explicit IPPROTO_TCP: asyncio disables Nagle's algorithm only on sockets that say so, and with
-    # it on, a token written while the previous one is unacknowledged waits for a delayed ACK (~40 ms).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise InputError(f"{host}:{port}", f"cannot listen there: {error.strerror or error}") from None
-    return sock
+def model_limits(profile: Profile) -> Limits:
+    """A model hexsim knows brings its context length and vocabulary; another one is limited by the
+    profile's KV cache alone."""
+    spec = find_named(model_table().values(), profile.model)
+    return Limits(spec.max_context, spec.vocab_size) if spec else Limits(profile.kv_capacity_tokens_usable)
 
 
 def serve(
@@ -43,15 +33,16 @@ def serve(
     scheduling: str = "fcfs",
     time_scale: float = 1.0,
     limits: Limits | None = None,
+    stream_interval: int = 1,
 ) -> None:
     """Serve an emulated engine until interrupted (Ctrl-C or SIGTERM: streams still open are cut
-    after SHUTDOWN_TIMEOUT_S)."""
-    app = create_app(profile, model_name, scheduling, time_scale, limits)
-    sock = _listen(host, port)
-    config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S)
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    logging.getLogger("uvicorn.error").info("Emulating %s at %s (Press CTRL+C to quit)", model_name, url)
-    uvicorn.Server(config).run(sockets=[sock])
+    after `server.SHUTDOWN_TIMEOUT_S`)."""
+    app = create_app(profile, model_name, scheduling, time_scale, limits, stream_interval)
+    sock = listen(host, port)
+    logging.getLogger("uvicorn.error").info(
+        "Emulating %s at %s (Press CTRL+C to quit)", model_name, base_url(host, port)
+    )
+    uvicorn.Server(server_config(app)).run(sockets=[sock])
 
 
 @contextmanager
@@ -62,23 +53,8 @@ def emulator_in_thread(
     scheduling: str = "fcfs",
     time_scale: float = 1.0,
     limits: Limits | None = None,
+    stream_interval: int = 1,
 ) -> Iterator[str]:
     """Serve an emulated engine on a free port in a background thread; yields its base URL."""
-    app = create_app(profile, model_name, scheduling, time_scale, limits)
-    sock = _listen(host, 0)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the engine emulator did not start on {host}:{port}")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(SHUTDOWN_TIMEOUT_S + 1.0)
-        sock.close()
+    with app_in_thread(create_app(profile, model_name, scheduling, time_scale, limits, stream_interval), host) as url:
+        yield url

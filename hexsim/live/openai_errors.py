@@ -1,20 +1,28 @@
 """Errors in OpenAI's shape, as vLLM's server and hexsim's gateway answer them."""
 
+import json
+
 from starlette.responses import JSONResponse
 
 ERROR_TYPES = {
     400: "BadRequestError",
     404: "NotFoundError",
+    405: "MethodNotAllowedError",
     413: "RequestTooLargeError",
     502: "BadGatewayError",
     503: "ServiceUnavailableError",
-    504: "GatewayTimeoutError",
 }
 
 
-def error_response(message: str, status: int) -> JSONResponse:
-    """`{"error": {"message", "type", "param", "code"}}` with `status`; `code` is the status, as vLLM sets it."""
+def error_payload(message: str, status: int) -> dict:
+    """`{"error": {"message", "type", "param", "code"}}`; `code` is the HTTP status, as vLLM sets it."""
     kind = ERROR_TYPES.get(status, "BadRequestError" if status < 500 else "InternalServerError")
-    return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": status}}, status_code=status
-    )
+    return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+
+
+def error_body(message: str, status: int) -> bytes:
+    return json.dumps(error_payload(message, status)).encode()
+
+
+def error_response(message: str, status: int) -> JSONResponse:
+    return JSONResponse(error_payload(message, status), status_code=status)

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from hexsim.live.emulator import SHUTDOWN_TIMEOUT_S
+from hexsim.live.server import SHUTDOWN_TIMEOUT_S
 
 
 def free_port() -> int:

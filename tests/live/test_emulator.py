@@ -216,13 +216,18 @@ def test_fcfs_scheduling_refuses_a_priority_like_vllm(url):
     assert zero.status_code == 200
 
 
-def test_a_request_beyond_the_context_length_is_refused_and_the_engine_keeps_serving(priority_url):
+def test_the_context_length_refuses_a_prompt_that_fills_it_and_shortens_an_output_that_would_not_fit(priority_url):
+    # vLLM 0.33: a prompt of the whole context or a max_tokens past it is refused; a max_tokens that
+    # does not fit beside the prompt is shortened to what does.
     with httpx.Client(base_url=priority_url) as client:
         context = client.get("/v1/models").json()["data"][0]["max_model_len"]
-        too_long = client.post("/v1/completions", json=body([1] * (context - 3), 4))
-        fits = client.post("/v1/completions", json=body([1] * (context - 4), 4))
+        too_long = client.post("/v1/completions", json=body([1] * context, 1))
+        too_many = client.post("/v1/completions", json=body([1], context + 1))
+        shortened = client.post("/v1/completions", json=body([1] * (context - 3), 4, min_tokens=0))
     assert context == ONE_SEAT.kv_capacity_tokens
-    assert too_long.status_code == 400
-    message = too_long.json()["error"]["message"]
-    assert f"maximum context length is {context} tokens" in message and f"{context + 1} tokens" in message
-    assert fits.status_code == 200
+    assert too_long.status_code == too_many.status_code == 400
+    assert too_long.json()["error"]["message"].startswith(
+        f"This model's maximum context length is {context} tokens. However, your prompt contains {context} input"
+    )
+    assert too_many.json()["error"]["message"].startswith(f"max_tokens={context + 1} cannot be greater than")
+    assert shortened.status_code == 200 and shortened.json()["usage"]["completion_tokens"] == 3

@@ -387,3 +387,17 @@ def test_profile_validate_prints_every_method_of_every_gpu(console, comparisons)
         assert any(line.strip() and cells(line)[-3:] == shown for line in lines), (c.dataset, c.gpu, c.tp, c.method)
     gpus = {(c.gpu, str(c.tp)) for c in comparisons}
     assert all(any(cells(line)[:2] == [gpu, tp] for line in lines) for gpu, tp in gpus)
+
+
+def test_a_live_report_leaves_out_what_a_client_cannot_see(console):
+    from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
+    from hexsim.metrics.report import policy_summary, render_report, simulate_report
+
+    calls = (CallRecord("q", 0, 0, "revise", "host:1", 100, 10, 0.0, None, 1.0, 3.0, None),)
+    run_records = RunRecords("live", (QueryRecord("q", 0.0, 10.0, 3.0, 1),), calls, (), 3.0)
+    summary = policy_summary(run_records, 5.0, (1.0, 2.0))
+    setup = {"cluster": "c.toml", "instances": 4, "trace": "t.json", "arrivals": "poisson", "seed": 0}
+    render_report(simulate_report(5.0, 2.0, {"live": summary}, setup), console)
+    text = text_of(console)
+    assert "Instance utilisation" not in text and "Queue wait" not in text
+    assert table(block(text, "Latency and completion"))["preemptions"]["live"] == "-"

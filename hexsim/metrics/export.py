@@ -2,18 +2,23 @@
 
 import csv
 from pathlib import Path
+from typing import NamedTuple
 
 from hexsim.atomic import atomic_open
 from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 
 
+def csv_row(record: NamedTuple) -> list:
+    """A record's fields in the order of its columns (`type(record)._fields`), empty where None."""
+    return ["" if v is None else v for v in record]
+
+
 def _write(path: Path, kind: type, rows) -> None:
-    names = list(kind._fields)
     with atomic_open(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(names)
+        writer.writerow(kind._fields)
         for row in rows:
-            writer.writerow(["" if (v := getattr(row, n)) is None else v for n in names])
+            writer.writerow(csv_row(row))
 
 
 def write_run_csvs(run: RunRecords, folder: Path) -> list[Path]:

@@ -20,7 +20,7 @@ class CallRecord(NamedTuple):
     admitted: float | None
     first_token: float | None
     finished: float | None
-    preemptions: int
+    preemptions: int | None  # None: not observed (a client cannot see an engine preempt a call)
 
     @property
     def queue_wait(self) -> float | None:

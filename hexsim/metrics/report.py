@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.text import Text
 
-from hexsim.metrics.records import QueryRecord, RunRecords
+from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 from hexsim.metrics.summary import (
     attainment,
     completed_percentiles,
@@ -49,13 +49,19 @@ def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) ->
         "completed": sum(1 for q in queries if q.finished is not None),
         "queries": len(queries),
         "calls": len(run.calls),
-        "preemptions": sum(c.preemptions for c in run.calls),
+        "preemptions": _total_preemptions(run.calls),
         "makespan_s": json_seconds(run.makespan),
         "utilisation": {name: round(u, 6) for name, u in utilisation(run).items()},
         "queue_wait": {
             step: {k: round(v, 6) for k, v in w.items()} for step, w in queue_wait_by_step(run.calls).items()
         },
     }
+
+
+def _total_preemptions(calls: Sequence[CallRecord]) -> int | None:
+    """Preemptions of all calls; None when a call's were not observed (a live run's client cannot see them)."""
+    counts = [c.preemptions for c in calls]
+    return None if None in counts else sum(counts)
 
 
 def simulate_report(base_slo: float, slo_scale: float, summaries: Mapping[str, dict], setup: Mapping) -> dict:
@@ -123,7 +129,7 @@ def render_report(report: dict, console: Console) -> None:
         ("latency p99 (s)", lambda p: seconds(p["p99_s"])),
         ("completed queries", lambda p: f"{p['completed']}/{p['queries']}"),
         ("calls", lambda p: str(p["calls"])),
-        ("preemptions", lambda p: str(p["preemptions"])),
+        ("preemptions", lambda p: "-" if p["preemptions"] is None else str(p["preemptions"])),
         ("makespan (s)", lambda p: seconds(p["makespan_s"])),
     ]
     print_table(
@@ -133,15 +139,17 @@ def render_report(report: dict, console: Console) -> None:
         [[label, *(cell(policies[n]) for n in names)] for label, cell in rows],
         legend=[DEADLINE_LEGEND, "latency pN: percentile of the completed queries' end-to-end latency."],
     )
+    # A live run's client sees neither the engines' iterations nor admissions: those tables stay out.
     instances = list(policies[names[0]]["utilisation"])
-    print_table(
-        console,
-        "Instance utilisation: share of the run spent running iterations",
-        ["instance", *names],
-        [[i, *(f"{policies[n]['utilisation'][i]:.0%}" for n in names)] for i in instances],
-    )
+    if instances:
+        print_table(
+            console,
+            "Instance utilisation: share of the run spent running iterations",
+            ["instance", *names],
+            [[i, *(f"{policies[n]['utilisation'][i]:.0%}" for n in names)] for i in instances],
+        )
     steps = sorted({step for n in names for step in policies[n]["queue_wait"]})
-    for stat, what in (("mean_s", "mean"), ("p95_s", "P95")):
+    for stat, what in (("mean_s", "mean"), ("p95_s", "P95")) if steps else ():
         print_table(
             console,
             f"Queue wait per step, {what} (s): dispatch to admission by the engine",

@@ -9,14 +9,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hexsim.cluster import ClusterSpec, InstanceSpec
 from hexsim.live.emulator import emulator_in_thread
 from hexsim.live.emulator_app import Limits
+from hexsim.live.gateway import Gateway, GatewaySettings
+from hexsim.live.gateway_app import create_gateway_app
+from hexsim.live.server import app_in_thread
 from hexsim.profiles.latency import IterationCoefficients, Profile
+from hexsim.scheduler.config import SchedulerConfig
+from hexsim.scheduler.template import default_template
 
 CORPUS = Path(__file__).with_name("bad_inputs")
 CASES = {path.stem: tomllib.loads(path.read_text()) for path in sorted(CORPUS.glob("*.toml"))}
 CLI = [(f"{stem}: {case['name']}", case) for stem, doc in CASES.items() for case in doc.get("cli", [])]
 HTTP = [(f"{stem}: {case['name']}", case) for stem, doc in CASES.items() for case in doc.get("http", [])]
+GATEWAY = [(f"{stem}: {case['name']}", case) for stem, doc in CASES.items() for case in doc.get("gateway", [])]
 MODEL = "corpus-model"
 # Llama 3's vocabulary, so token ids from 128,256 up are out of range; a 4,096-token context.
 PROFILE = Profile(
@@ -33,7 +40,7 @@ PROFILE = Profile(
 
 
 def test_the_corpus_is_large_and_every_case_is_named_once():
-    names = [name for name, _ in CLI + HTTP]
+    names = [name for name, _ in CLI + HTTP + GATEWAY]
     assert len(names) >= 100, len(names)
     assert len(set(names)) == len(names)
 
@@ -92,6 +99,36 @@ def test_a_bad_request_gets_an_openai_error_and_the_engine_keeps_serving(case, u
             case.get("path", "/v1/completions"),
             content=case["body"].encode(),
             headers={"content-type": "application/json"},
+        )
+        assert response.status_code == case["status"], response.text
+        error = json.loads(response.text)["error"]
+        assert error["code"] == case["status"] and error["type"]
+        for needle in case["error"]:
+            assert needle in error["message"], (needle, error["message"])
+        good_request(client)
+
+
+@pytest.fixture(scope="module")
+def gateway_url(url):
+    cluster = ClusterSpec(MODEL, (InstanceSpec("corpus", PROFILE, url),))
+    settings = GatewaySettings(slo=60.0, scrape_interval=0.05)
+    gateway = Gateway(cluster, SchedulerConfig(policy="hexgen"), default_template(), settings)
+    with app_in_thread(create_gateway_app(gateway)) as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize("case", [case for _, case in GATEWAY], ids=[name for name, _ in GATEWAY])
+def test_a_bad_request_gets_an_openai_error_from_the_gateway_and_it_keeps_serving(case, gateway_url):
+    if "prompt_ids" in case:
+        body = json.dumps({"model": MODEL, "prompt": [1] * case["prompt_ids"], "max_tokens": 4}).encode()
+    else:
+        body = b"x" * case["body_bytes"] if "body_bytes" in case else case["body"].encode()
+    with httpx.Client(base_url=gateway_url, timeout=10) as client:
+        response = client.request(
+            case.get("method", "POST"),
+            case.get("path", "/v1/completions"),
+            content=body,
+            headers={"content-type": "application/json"} | case.get("headers", {}),
         )
         assert response.status_code == case["status"], response.text
         error = json.loads(response.text)["error"]

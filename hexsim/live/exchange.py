@@ -1,0 +1,137 @@
+"""One call through the gateway, as an ASGI response: wait for the core's admission, send the
+call to its engine, relay the answer as it comes (a stream chunk by chunk, untouched), and
+tell the gateway how it went: started (first bytes of the answer), finished, or failed.
+
+A client that goes away at any point ends the exchange. Before admission the call is released
+as soon as the core admits it; after, the request to the engine is closed, and vLLM aborts a
+request whose connection closes.
+"""
+
+import asyncio
+
+import aiohttp
+
+from hexsim.live.engines import HTTP_ERRORS
+from hexsim.live.gateway import Gateway, GatewayCall
+from hexsim.live.openai_errors import error_body
+from hexsim.scheduler.events import Admit, Fail
+
+DROPPED_HEADERS = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"content-length",
+    b"date",
+    b"server",
+}
+GONE = "the client went away"
+
+
+class CallExchange:
+    def __init__(self, gateway: Gateway, call: GatewayCall, path: str, headers: dict[str, str]):
+        self.gateway = gateway
+        self.call = call
+        self.path = path
+        self.headers = headers
+        self.ended = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        work = asyncio.ensure_future(self._exchange(send))
+        gone = asyncio.ensure_future(_client_gone(receive))
+        try:
+            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            work.cancel()
+            gone.cancel()
+            results = await asyncio.gather(work, gone, return_exceptions=True)
+            if not self.ended:
+                self._end_gone()
+        error = results[0]
+        if isinstance(error, Exception):
+            raise error
+
+    async def _exchange(self, send) -> None:
+        call, gateway = self.call, self.gateway
+        decision = await asyncio.shield(call.decision)
+        if not isinstance(decision, Admit):
+            self._end(gateway.refused, call)
+            await _send_error(send, 400, f"the call can never run: {decision.reason}")
+            return
+        engine = gateway.sending(call, decision)
+        try:
+            upstream = await engine.post(self.path, gateway.content(call, decision), self.headers)
+        except HTTP_ERRORS as error:
+            self._end(gateway.failed, call, f"engine {engine.name} did not answer: {_describe(error)}")
+            await _send_error(send, 502, f"engine {engine.name} ({engine.url}) did not answer: {_describe(error)}")
+            return
+        try:
+            await self._relay(upstream, send, engine.name)
+        finally:
+            # Back to the pool if the answer was read to its end; else the connection closes, and vLLM
+            # aborts a request whose connection closes.
+            upstream.release()
+
+    async def _relay(self, upstream: aiohttp.ClientResponse, send, instance: str) -> None:
+        call, gateway = self.call, self.gateway
+        headers = [(k, v) for k, v in upstream.raw_headers if k.lower() not in DROPPED_HEADERS]
+        headers.append((b"x-hexsim-instance", instance.encode()))
+        if upstream.status != 200 or not call.body.stream:
+            try:
+                body = await upstream.read()
+            except HTTP_ERRORS as error:
+                self._end(gateway.failed, call, f"engine {instance} broke off its answer: {_describe(error)}")
+                await _send_error(send, 502, f"engine {instance} broke off its answer: {_describe(error)}")
+                return
+            if upstream.status == 200:
+                self._end(gateway.finished, call)
+            else:
+                self._end(gateway.failed, call, f"engine {instance} answered {upstream.status}")
+            await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            async for chunk in upstream.content.iter_any():
+                if not call.started:
+                    gateway.started(call)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except HTTP_ERRORS as error:
+            self._end(gateway.failed, call, f"engine {instance} broke off its stream: {_describe(error)}")
+        else:
+            self._end(gateway.finished, call)
+        await send({"type": "http.response.body", "body": b""})
+
+    def _end(self, how, *args) -> None:
+        self.ended = True
+        how(*args)
+
+    def _end_gone(self) -> None:
+        self.ended = True
+        call = self.call
+        if call.engine is not None:
+            self.gateway.failed(call, GONE, "abandoned")
+        elif call.decision.done() and isinstance(call.decision.result(), Fail):
+            self.gateway.refused(call)
+        else:
+            self.gateway.abandon(call)
+
+
+async def _client_gone(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _send_error(send, status: int, message: str) -> None:
+    body = error_body(message, status)
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0]

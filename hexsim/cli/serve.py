@@ -118,12 +118,13 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         sink = stack.enter_context(open(log_path, "a", encoding="utf-8")) if log_path is not None else None
         log = DecisionLog(sink, [inst.name for inst in cluster.instances]) if sink is not None else None
         gateway = Gateway(cluster, config, template, settings, log)
-        engines = ", ".join(f"{inst.name} {inst.url}" for inst in cluster.instances)
         err.print(
-            f"hexsim gateway at {base_url(args.host, args.port)}: policy {config.policy}, SLO {slo:.1f} s, "
-            f"engines {engines}",
-            soft_wrap=True,
+            f"hexsim gateway at {base_url(args.host, args.port)} (Ctrl-C to quit)\n"
+            f"policy {config.policy}, SLO {slo:.1f} s, engines:",
             highlight=False,
             markup=False,
         )
+        names = max(len(inst.name) for inst in cluster.instances)
+        for inst in cluster.instances:
+            err.print(f"  {inst.name:<{names}}  {inst.url}", soft_wrap=True, highlight=False, markup=False)
         uvicorn.Server(server_config(create_gateway_app(gateway))).run(sockets=[sock])

@@ -5,7 +5,7 @@ from typing import Any
 
 from hexsim.errors import InputError
 from hexsim.inputfile import shown
-from hexsim.workload.model import Call
+from hexsim.workload.model import Call, Segment
 
 # Far beyond any model's context window: a larger count is a corrupt file, not a long prompt.
 MAX_TOKENS = 10_000_000
@@ -68,11 +68,40 @@ def check_fields(record: Any, where: str, known: tuple[str, ...]) -> None:
                 raise InputError(where, f"unknown field {shown(name)} (expected {', '.join(known)})")
 
 
-def parse_call(raw: Any, where: str, input_field: str, output_field: str) -> Call:
-    """A call record with a `step` and the two token counts under the format's field names."""
-    check_fields(raw, where, ("step", input_field, output_field))
-    return Call(
+def parse_call(raw: Any, where: str, input_field: str, output_field: str, *, prefix: bool = False) -> Call:
+    """A call record with a `step` and the two token counts under the format's field names,
+    and with `prefix` a list of shared segments."""
+    check_fields(raw, where, ("step", input_field, output_field) + (("prefix",) if prefix else ()))
+    call = Call(
         step=step_name(require(raw, "step", where), where, "step"),
         input_tokens=token_count(require(raw, input_field, where), where, input_field),
         output_tokens=token_count(require(raw, output_field, where), where, output_field),
     )
+    if not prefix or "prefix" not in raw:
+        return call
+    segments = parse_prefix(raw["prefix"], where)
+    shared = sum(segment.tokens for segment in segments)
+    if shared > call.input_tokens:
+        raise InputError(
+            where, f"field 'prefix' holds {shared} tokens, more than the call's '{input_field}' ({call.input_tokens})"
+        )
+    return Call(call.step, call.input_tokens, call.output_tokens, segments)
+
+
+def parse_prefix(raw: Any, where: str) -> tuple[Segment, ...]:
+    """`[{"key": "...", "tokens": N}, ...]`: the shared segments a prompt starts with, each key once."""
+    if not isinstance(raw, list):
+        raise InputError(where, f"field 'prefix' must be a list of segments, got {shown(raw)}")
+    segments = []
+    seen = set()
+    for i, item in enumerate(raw):
+        at = f"{where}, prefix segment {i}"
+        check_fields(item, at, ("key", "tokens"))
+        key = require(item, "key", at)
+        if not isinstance(key, str) or not key.strip():
+            raise InputError(at, f"field 'key' must be a non-empty string, got {shown(key)}")
+        if key in seen:
+            raise InputError(at, f"segment {shown(key)} appears twice in one prompt")
+        seen.add(key)
+        segments.append(Segment(key, token_count(require(item, "tokens", at), at, "tokens")))
+    return tuple(segments)

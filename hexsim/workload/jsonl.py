@@ -1,9 +1,12 @@
 """hexsim's own trace format: JSON Lines, one query per line, stages explicit.
 
     {"id": "q7", "arrival": 12.5, "slo": 60.0,
-     "stages": [[{"step": "...", "input_tokens": 308, "output_tokens": 5}], ...]}
+     "stages": [[{"step": "...", "input_tokens": 308, "output_tokens": 5,
+                  "prefix": [{"key": "chess/extract_keywords", "tokens": 285}]}], ...]}
 
-`arrival` and `slo` are optional.
+`arrival`, `slo` and `prefix` are optional. A call's `prefix` lists the shared segments its
+prompt starts with (a key and a token count each, in order): calls whose prefixes agree on
+their first k segments share those tokens exactly, so an engine's prefix cache can reuse them.
 """
 
 import json
@@ -15,7 +18,7 @@ from hexsim.errors import InputError
 from hexsim.inputfile import shown, text_lines
 from hexsim.jsonfile import parse_json
 from hexsim.workload.fields import check_fields, optional_seconds, parse_call, require
-from hexsim.workload.model import Query, Stage
+from hexsim.workload.model import Call, Query, Stage
 
 
 def _parse_query(record: object, where: str) -> Query:
@@ -31,7 +34,7 @@ def _parse_query(record: object, where: str) -> Query:
         if not isinstance(stage_raw, list) or not stage_raw:
             raise InputError(where, f"stage {si} must be a non-empty list of calls, got {shown(stage_raw)}")
         calls = tuple(
-            parse_call(raw, f"{where}, stage {si}, call {ci}", "input_tokens", "output_tokens")
+            parse_call(raw, f"{where}, stage {si}, call {ci}", "input_tokens", "output_tokens", prefix=True)
             for ci, raw in enumerate(stage_raw)
         )
         stages.append(Stage(calls))
@@ -66,10 +69,14 @@ def query_to_record(query: Query) -> dict:
         record["arrival"] = query.arrival
     if query.slo is not None:
         record["slo"] = query.slo
-    record["stages"] = [
-        [{"step": c.step, "input_tokens": c.input_tokens, "output_tokens": c.output_tokens} for c in stage.calls]
-        for stage in query.stages
-    ]
+    record["stages"] = [[call_to_record(c) for c in stage.calls] for stage in query.stages]
+    return record
+
+
+def call_to_record(call: Call) -> dict:
+    record: dict = {"step": call.step, "input_tokens": call.input_tokens, "output_tokens": call.output_tokens}
+    if call.prefix:
+        record["prefix"] = [{"key": s.key, "tokens": s.tokens} for s in call.prefix]
     return record
 
 

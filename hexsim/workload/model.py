@@ -5,12 +5,30 @@ from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """A run of prompt tokens that other calls may share: the same `key` is the same tokens."""
+
+    key: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
-    """One LLM inference request: step name, prompt tokens and generated tokens."""
+    """One LLM inference request: step name, prompt tokens and generated tokens.
+
+    `prefix` lists the shared segments the prompt starts with, in order; the rest of its
+    `input_tokens` are the call's own. Two calls' prompts agree exactly as far as their
+    prefixes agree, segment by segment.
+    """
 
     step: str
     input_tokens: int
     output_tokens: int
+    prefix: tuple[Segment, ...] = ()
+
+    @property
+    def shared_tokens(self) -> int:
+        return sum(segment.tokens for segment in self.prefix)
 
 
 @dataclass(frozen=True, slots=True)

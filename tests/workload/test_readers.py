@@ -11,7 +11,7 @@ import pytest
 from hexsim.errors import InputError, ParameterError
 from hexsim.workload.arrivals import with_arrivals
 from hexsim.workload.dataset_csv import COLUMNS
-from hexsim.workload.model import Call, Query, Stage, group_chess_stages
+from hexsim.workload.model import Call, Query, Segment, Stage, group_chess_stages
 from hexsim.workload.traces import load_trace, save_trace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,8 +126,8 @@ def test_jsonl_round_trip_keeps_arrival_and_slo(tmp_path):
             stages=group_chess_stages(
                 [
                     Call("Information Retriever", 300 + i, 5),
-                    Call("generate_candidate_x", 1000, 100),
-                    Call("generate_candidate_x", 1100, 90),
+                    Call("generate_candidate_x", 1000, 100, (Segment("tpl/gc", 600), Segment(f"db/{i % 2}", 300))),
+                    Call("generate_candidate_x", 1100, 90, (Segment("tpl/gc", 600),)),
                     Call("revise", 500, 10 + i),
                 ]
             ),
@@ -140,7 +140,7 @@ def test_jsonl_round_trip_keeps_arrival_and_slo(tmp_path):
     path = tmp_path / "timed.jsonl"
     save_trace(timed, path)
     back = load_trace(path)
-    assert back == timed  # exact floats survive the JSON round trip
+    assert back == timed  # exact floats and prefix segments survive the JSON round trip
     assert back[3].arrival == timed[3].arrival and back[3].slo == pytest.approx(31.0)
     # And "trace" arrivals then reuse those times, in arrival order.
     replay = with_arrivals(list(reversed(back)), "trace", None, np.random.default_rng(0))

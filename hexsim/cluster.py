@@ -29,6 +29,7 @@ class InstanceSpec:
     name: str
     profile: Profile
     url: str | None = None  # where its engine serves vLLM's HTTP API (live commands only)
+    prefix_caching: bool = True  # vLLM's automatic prefix caching, on by default as in vLLM v1
 
     @property
     def model(self) -> str:
@@ -67,7 +68,7 @@ def load_cluster(path: str | Path) -> ClusterSpec:
     instances: list[InstanceSpec] = []
     for i, raw in enumerate(entries):
         entry = Table(raw, path, f"instances[{i}].")
-        entry.check_keys({"gpu", "count", "tp", "model", "name", "url", "urls"})
+        entry.check_keys({"gpu", "count", "tp", "model", "name", "url", "urls", "prefix_caching"})
         gpu = canonical_gpu(entry.get("gpu", str), f"{path}: key '{entry.key('gpu')}'")
         count = entry.get(
             "count",
@@ -81,8 +82,9 @@ def load_cluster(path: str | Path) -> ClusterSpec:
         profile = resolve_profile(served, gpu, tp, f"{path}: instances[{i}]")
         base = entry.get("name", str, f"{gpu.lower()}")
         urls = _urls(entry, count)
+        caching = entry.get("prefix_caching", bool, True)
         for j in range(count):
-            instances.append(InstanceSpec(f"{base}-{j}" if count > 1 else base, profile, urls[j]))
+            instances.append(InstanceSpec(f"{base}-{j}" if count > 1 else base, profile, urls[j], caching))
     if not instances:
         raise InputError(str(path), "key 'instances': the cluster has no instance")
     named = Counter(inst.name for inst in instances)

@@ -10,6 +10,10 @@ as vLLM's `v1/core/sched/scheduler.py` does. Waiting requests are admitted only 
 iteration that preempted nothing, FCFS in arrival order (a preempted request back at the
 front), priority by `(priority, arrival)`; a full house never preempts for priority.
 
+With prefix caching (vLLM's default) a request admitted finds the longest cached run of full
+blocks of its prompt and computes only the rest; blocks shared by running requests count once,
+and freed blocks keep their content until they are reused (`prefix_cache.py`).
+
 A runtime drives it: `plan()` the next step, let its time pass on its own clock, `finish()`
 it. Cost does not grow with batch size or output length. Decoding requests advance in lock
 step, so they are kept as aggregates over a shared iteration counter `it`: a decoder's KV
@@ -24,13 +28,15 @@ import heapq
 
 from hexsim.defaults import SCHEDULING_POLICIES
 from hexsim.engine.plan import Outcome, Plan
+from hexsim.engine.prefix_cache import PrefixCache
 from hexsim.engine.request import DECODE, DONE, PREFILL, WAITING, FcfsQueue, PriorityQueue, Request
 from hexsim.errors import ParameterError
 from hexsim.profiles.latency import Profile
+from hexsim.workload.model import Segment
 
 
 class Planner:
-    def __init__(self, profile: Profile, scheduling: str = "fcfs"):
+    def __init__(self, profile: Profile, scheduling: str = "fcfs", *, prefix_caching: bool = True):
         if scheduling not in SCHEDULING_POLICIES:
             raise ParameterError("scheduling", f"unknown scheduling policy {scheduling!r} (expected fcfs or priority)")
         self.profile = profile
@@ -53,11 +59,20 @@ class Planner:
         self.peak_blocks = 0
         self._tickets = 0
         self._arrivals = 0
+        self.cache = PrefixCache(self.block, self.capacity) if prefix_caching else None
 
     # -- the runtime's side ----------------------------------------------------------------
 
-    def add(self, handle: object, prompt_tokens: int, output_tokens: int, priority: int = 0) -> Request:
-        """Queue a request; it must fit the KV cache on its own, as vLLM checks against max_model_len."""
+    def add(
+        self,
+        handle: object,
+        prompt_tokens: int,
+        output_tokens: int,
+        priority: int = 0,
+        prefix: tuple[Segment, ...] = (),
+    ) -> Request:
+        """Queue a request whose prompt starts with the shared `prefix` segments; it must fit the
+        KV cache on its own, as vLLM checks against max_model_len."""
         if prompt_tokens < 1 or output_tokens < 1:
             raise ParameterError("request", f"needs a prompt and an output, got {prompt_tokens} and {output_tokens}")
         if prompt_tokens + output_tokens > self.longest:
@@ -69,6 +84,8 @@ class Planner:
             raise ParameterError("priority", f"Got priority {priority} but Priority scheduling is not enabled.")
         self._arrivals += 1
         request = Request(handle, prompt_tokens, output_tokens, priority, self._arrivals)
+        if self.cache is not None:
+            request.path = self.cache.path(prefix, prompt_tokens)
         self.waiting.add(request)
         return request
 
@@ -84,12 +101,14 @@ class Planner:
         return [r for r in self.running if r.state == DECODE]
 
     def kv_blocks_in_use(self) -> int:
-        """KV blocks held by the running requests, recounted from scratch."""
+        """KV blocks held by the running requests, recounted from scratch (a shared block once)."""
         total = 0
         for r in self.running:
             kv = r.base + self.it if r.state == DECODE else r.kv
             total += -(-kv // self.block)
-        return total
+            if r.path is not None:
+                total -= r.path.held
+        return total + (self.cache.held if self.cache is not None else 0)
 
     def plan(self, limit: int | None = None) -> Plan | None:
         """The next step (at most `limit` iterations), or None when there is nothing to do."""
@@ -119,10 +138,7 @@ class Planner:
         free = self.capacity - self.used_blocks
         head = self.waiting.peek()
         if head is not None and n < self.seats:
-            chunk = head.prompt + head.gen
-            if chunk > self.token_budget - n:
-                chunk = self.token_budget - n
-            if -(-chunk // self.block) <= free - self.residues[-self.it % self.block]:
+            if self._admission(head, self.token_budget - n)[3] <= free - self.residues[-self.it % self.block]:
                 return None
         ends = self.ends
         while ends[0][2].state != DECODE or ends[0][2].ticket != ends[0][1]:
@@ -165,6 +181,8 @@ class Planner:
             needed = sum(residues[: top + 1]) + sum(residues[block - (rest - top - 1) :])
         self.it = it + steps
         self.used_blocks += cycles * self.n_dec + needed
+        if self.cache is not None:
+            self.cache.allocate(cycles * self.n_dec + needed)
         if self.used_blocks > self.peak_blocks:
             self.peak_blocks = self.used_blocks
         self._finish_decoders(outcome)
@@ -214,18 +232,21 @@ class Planner:
                 r = waiting.peek()
                 if r is None:
                     break
-                target = r.prompt + r.gen
-                need = target if target < budget else budget
-                if -(-need // block) > free:
+                hit, touched, need, blocks = self._admission(r, budget)
+                if blocks > free:
                     break
                 waiting.pop()
-                r.target, r.kv, r.state = target, 0, PREFILL
+                r.target, r.kv, r.state = r.prompt + r.gen, hit * block, PREFILL
+                if r.path is not None:
+                    self.used_blocks += self.cache.admit(r.path, r.target, hit, first_time=r.preemptions == 0)
                 running[r] = None
                 self.prefilling.append(r)
                 admitted.append(r)
                 chunks[r] = need
-                free -= -(-need // block)
+                free -= blocks
                 budget -= need
+        if self.cache is not None:
+            self.cache.allocate(self.capacity - free - self.used_blocks)
         self.used_blocks = self.capacity - free
         if self.used_blocks > self.peak_blocks:
             self.peak_blocks = self.used_blocks
@@ -244,6 +265,8 @@ class Planner:
         self._finish_decoders(outcome)
         for r, need in prefills:
             r.kv += need
+            if r.path is not None:
+                self.cache.computed(r.path, r.kv)
             if r.kv < r.target:
                 continue
             r.gen += 1
@@ -269,8 +292,19 @@ class Planner:
         r.ticket = self._tickets
         heapq.heappush(self.ends, (r.end, r.ticket, r))
 
-    def _release(self, r: Request) -> int:
-        """Take a running request out of the batch; returns the KV blocks it held."""
+    def _admission(self, r: Request, budget: int) -> tuple[int, int, int, int]:
+        """What admitting `r` now takes: its cached blocks, how many of those are free, the prompt
+        tokens it computes in this iteration, and the free blocks it needs."""
+        target = r.prompt + r.gen
+        hit = touched = 0
+        if r.path is not None:
+            hit, touched = self.cache.lookup(r.path, target)
+        kv = hit * self.block
+        need = target - kv if target - kv < budget else budget
+        return hit, touched, need, -(-(kv + need) // self.block) - hit + touched
+
+    def _release(self, r: Request, *, keep_own: bool = False) -> int:
+        """Take a running request out of the batch; returns the KV blocks this frees."""
         del self.running[r]
         if r.state == DECODE:
             self.n_dec -= 1
@@ -280,9 +314,12 @@ class Planner:
         else:
             self.prefilling.remove(r)
             kv = r.kv
-        held = -(-kv // self.block)
-        self.used_blocks -= held
-        return held
+        if r.path is not None:
+            freed = self.cache.release(r.path, kv, keep_own=keep_own)
+        else:
+            freed = -(-kv // self.block)
+        self.used_blocks -= freed
+        return freed
 
     def _preempt(self, preempted: list[Request], chunks: dict[Request, int]) -> int:
         """Preempt one running request; returns the KV blocks this frees for the iteration being planned."""
@@ -299,7 +336,7 @@ class Planner:
         else:
             chunk = chunks.pop(victim, 0)
             freed += -(-(victim.kv + chunk) // self.block) - -(-victim.kv // self.block)
-        freed += self._release(victim)
+        freed += self._release(victim, keep_own=True)
         victim.state = WAITING
         victim.kv = 0
         victim.preemptions += 1

@@ -11,7 +11,8 @@ class Request:
     plus the output it had generated before a preemption), `gen` tokens generated.
 
     While it decodes, its KV length is `base + it` on the planner's iteration counter and it
-    finishes at iteration `end`. `handle` is the runtime's own object for the request.
+    finishes at iteration `end`. `handle` is the runtime's own object for the request. With
+    prefix caching, `kv` starts at the cached tokens it found.
     """
 
     __slots__ = (
@@ -29,6 +30,7 @@ class Request:
         "ticket",
         "preemptions",
         "aborted",
+        "path",
     )
 
     def __init__(self, handle: object, prompt: int, out: int, priority: int, arrival: int):
@@ -46,6 +48,7 @@ class Request:
         self.ticket = 0
         self.preemptions = 0
         self.aborted = False
+        self.path = None  # its prompt's shared prefix, with prefix caching
 
 
 class FcfsQueue:

@@ -49,6 +49,8 @@ class InstanceRecord:
     segments: int
     peak_kv_blocks: int
     kv_capacity_blocks: int
+    prefix_queries: int = 0  # prompt tokens of new requests looked up in the prefix cache (vLLM's counter)
+    prefix_hits: int = 0  # of those, tokens found cached and not computed
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,17 @@ class SimulatedCluster:
         self.seam = Seam(self.core, lambda: env.now, carry_out, log)
         scheduling = "priority" if self.core.engine_priority else "fcfs"
         self.engines = [
-            SimEngine(env, i, inst.profile, scheduling, self._started, self._first_token, self._finished, timeline)
+            SimEngine(
+                env,
+                i,
+                inst.profile,
+                scheduling,
+                self._started,
+                self._first_token,
+                self._finished,
+                timeline,
+                prefix_caching=inst.prefix_caching,
+            )
             for i, inst in enumerate(cluster.instances)
         ]
         self.queries: list[QueryRun] = []
@@ -87,6 +97,8 @@ class SimulatedCluster:
                 segments=e.segments,
                 peak_kv_blocks=e.planner.peak_blocks,
                 kv_capacity_blocks=e.planner.capacity,
+                prefix_queries=e.planner.cache.queries if e.planner.cache is not None else 0,
+                prefix_hits=e.planner.cache.hits if e.planner.cache is not None else 0,
             )
             for e in self.engines
         )
@@ -139,7 +151,9 @@ class SimulatedCluster:
     def _admit(self, decision: Admit) -> None:
         run = self.calls[decision.call]
         run.instance = decision.instance
-        self.engines[decision.instance].submit(run, run.call.input_tokens, run.call.output_tokens, decision.priority)
+        call = run.call
+        engine = self.engines[decision.instance]
+        engine.submit(run, call.input_tokens, call.output_tokens, decision.priority, call.prefix)
 
     def _fail(self, decision: Fail) -> None:
         run = self.calls[decision.call]

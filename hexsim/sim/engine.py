@@ -15,6 +15,7 @@ from hexsim.engine.plan import Plan
 from hexsim.engine.planner import Planner
 from hexsim.engine.request import Request
 from hexsim.profiles.latency import Profile
+from hexsim.workload.model import Segment
 
 _IDLE, _BUSY, _JUMP = 0, 1, 2
 
@@ -37,10 +38,12 @@ class SimEngine:
         on_finished: Callable[[Request], None],
         timeline: list | None = None,
         events: list | None = None,
+        *,
+        prefix_caching: bool = True,
     ):
         self.env = env
         self.index = index
-        self.planner = Planner(profile, scheduling)
+        self.planner = Planner(profile, scheduling, prefix_caching=prefix_caching)
         self.on_started = on_started
         self.on_first_token = on_first_token
         self.on_finished = on_finished
@@ -55,8 +58,10 @@ class SimEngine:
         self._steps = 0
         self._pending: simpy.Event | None = None
 
-    def submit(self, handle: object, prompt_tokens: int, output_tokens: int, priority: int) -> Request:
-        request = self.planner.add(handle, prompt_tokens, output_tokens, priority)
+    def submit(
+        self, handle: object, prompt_tokens: int, output_tokens: int, priority: int, prefix: tuple[Segment, ...] = ()
+    ) -> Request:
+        request = self.planner.add(handle, prompt_tokens, output_tokens, priority, prefix)
         if self._state == _IDLE:
             self._state = _BUSY
             self._wait(0.0)

@@ -4,7 +4,7 @@ import pytest
 
 from hexsim.errors import ParameterError
 from hexsim.scheduler.registry import POLICIES
-from hexsim.workload.model import Call, Query, Stage
+from hexsim.workload.model import Call, Query, Segment, Stage
 from tests.sim.helpers import check_run, cluster, profile, run, single_call_query
 
 
@@ -20,6 +20,25 @@ def test_kv_pressure_preempts_and_recomputes_without_losing_calls(policy, watche
     assert sum(c.preemptions for c in records.calls) > 0
     assert all(q.finished is not None for q in records.queries)
     check_run(records, queries, *watched)
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_with_shared_prefixes_under_kv_pressure_no_call_is_lost_and_shared_blocks_count_once(policy, watched):
+    # The drafts of a query share an instruction segment and one of three schemas.
+    def query(i: int) -> Query:
+        prefix = (Segment("instructions", 200), Segment(f"schema{i % 3}", 150))
+        drafts = Stage(tuple(Call("draft", 500, 700, prefix) for _ in range(3)))
+        return Query(f"q{i}", (drafts, Stage((Call("check", 300, 200, prefix[:1]),))), arrival=0.05 * i)
+
+    queries = [query(i) for i in range(30)]
+    spec = cluster(profile(kv_capacity_tokens=4000), profile(kv_capacity_tokens=4000, base=0.02))
+    records = run(spec, queries, policy)
+    assert sum(c.preemptions for c in records.calls) > 0
+    assert all(q.finished is not None for q in records.queries)
+    check_run(records, queries, *watched)
+    looked_up = sum(inst.prefix_queries for inst in records.instances)
+    assert looked_up >= sum(c.input_tokens for q in queries for c in q.calls)
+    assert 0 < sum(inst.prefix_hits for inst in records.instances) < looked_up
 
 
 def test_call_larger_than_the_kv_cache_fails_its_query_only(watched):

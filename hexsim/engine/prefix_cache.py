@@ -1,0 +1,249 @@
+"""vLLM v1's automatic prefix caching, kept per shared segment instead of per block.
+
+vLLM identifies each full KV block by a hash chained over every token before it
+(`v1/core/kv_cache_utils.py`). A new request takes the longest run of cached full blocks of its
+prompt (at most `prompt - 1` tokens, so the last token is always computed), holds them with a
+reference count, and computes the rest. Blocks become cached as they are filled. A freed block
+that has a hash goes to the tail of the free queue and keeps its content until it is reused;
+one without a hash (a partly filled block) goes to the head, to be reused first. Blocks are
+allocated from the head, so cached content is evicted least recently freed first, and a request
+frees its blocks tail first (`block_pool.py`, `single_type_kv_cache_manager.py`).
+
+Here a prompt is a path of nodes, one per shared segment (a key and its tokens, after the same
+earlier segments), so cost per request grows with segments, not tokens. A node owns the full
+blocks whose last token falls inside it: block i, tokens [iB, (i+1)B), belongs to the node whose
+token range holds token (i+1)B - 1, so a block straddling two segments is identified by both,
+as a chained hash would. A node keeps how many of its leading blocks are in memory (`present`)
+and how many are held by running requests (`hold`); blocks [hold, present) are free and cached,
+sitting in the LRU queue as runs. Holders hold a path's leading blocks, and a child's blocks are
+freed no later than its parent's, so eviction always takes a node's last present block and the
+cached set stays a prefix-closed tree: the aggregate is exact.
+
+A request's own full blocks (after its shared segments) are cached by vLLM too; nobody else can
+hit them, but they take LRU places, so they are queued as dead runs. A preempted request can hit
+its own blocks when it is admitted again: they become its own node, reachable only from it.
+"""
+
+from hexsim.workload.model import Segment
+
+
+class Node:
+    """One shared segment after a given path: its full blocks, and how many are present and held."""
+
+    __slots__ = ("first", "owned", "present", "hold", "full", "partial", "runs", "children")
+
+    def __init__(self, first: int, owned: int):
+        self.first = first  # index of its first block on the path
+        self.owned = owned
+        self.present = 0
+        self.hold = 0
+        self.full = 0  # holders that hold all of its blocks
+        self.partial: dict[int, int] = {}  # blocks held -> holders, for holders that stop inside it
+        self.runs: list[list] = []  # its free runs in the LRU queue, each [node, low, high]
+        self.children: dict[str, Node] = {}
+
+
+class Path:
+    """A request's shared prefix as nodes; `blocks` of its full blocks are on them."""
+
+    __slots__ = ("nodes", "blocks", "own", "held", "dup")
+
+    def __init__(self, nodes: list[Node], blocks: int):
+        self.nodes = nodes
+        self.blocks = blocks
+        self.own: Node | None = None  # the request's own cached blocks, after a preemption
+        self.held = 0  # leading blocks of the path the request holds
+        self.dup = False  # it computed a block another request had cached: the rest is private
+
+
+class PrefixCache:
+    """The free pool of one engine's KV cache and the cached content in it."""
+
+    def __init__(self, block_size: int, free_blocks: int):
+        self.block = block_size
+        self.root = Node(0, 0)
+        self.unhashed = free_blocks  # free blocks without content, reused first
+        self.lru: dict[int, list] = {}  # run id -> [node or None, low, high], least recently freed first
+        self.cached_free = 0
+        self.held = 0  # blocks held on nodes, each counted once however many hold it
+        self.queries = 0  # prompt tokens looked up, as vLLM's prefix_cache_queries (new requests)
+        self.hits = 0
+        self._runs = 0
+
+    @property
+    def free(self) -> int:
+        return self.unhashed + self.cached_free
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def path(self, prefix: tuple[Segment, ...], prompt_tokens: int) -> Path:
+        block = self.block
+        node, start, nodes = self.root, 0, []
+        for segment in prefix:
+            end = start + segment.tokens
+            child = node.children.get(segment.key)
+            if child is None:
+                child = node.children[segment.key] = Node(start // block, end // block - start // block)
+            node, start = child, end
+            nodes.append(node)
+        return Path(nodes, start // block)
+
+    def lookup(self, path: Path, tokens: int) -> tuple[int, int]:
+        """Blocks of the longest cached run for a request of `tokens` tokens, and how many of them are free."""
+        limit = (tokens - 1) // self.block
+        hit = touched = 0
+        for node in self._walk(path):
+            take = min(node.present, limit - hit)
+            if take > node.hold:
+                touched += take - node.hold
+            hit += take
+            if take < node.owned or hit >= limit:
+                break
+        return hit, touched
+
+    def _walk(self, path: Path):
+        yield from path.nodes
+        if path.own is not None:
+            yield path.own
+
+    # -- holding ---------------------------------------------------------------------------
+
+    def admit(self, path: Path, tokens: int, hit: int, *, first_time: bool) -> int:
+        """Hold the `hit` blocks a request found cached; returns how many of them left the free pool."""
+        if first_time:
+            self.queries += tokens
+            self.hits += hit * self.block
+        before = self.free
+        self._hold(path, hit, touch=True)
+        return before - self.free
+
+    def computed(self, path: Path, kv_tokens: int) -> None:
+        """The request has `kv_tokens` of its prompt in KV: its newly full path blocks become cached."""
+        upto = min(kv_tokens // self.block, path.blocks)
+        if path.dup or upto <= path.held:
+            return
+        grow = path.held
+        for node in path.nodes:
+            end = node.first + node.owned
+            if end <= grow:
+                continue
+            if node.present != grow - node.first:
+                path.dup = True  # someone cached this block while we computed our own copy
+                break
+            stop = min(end, upto)
+            node.present = stop - node.first
+            grow = stop
+            if stop < end:
+                break
+        self._hold(path, grow, touch=False)
+
+    def release(self, path: Path, kv_tokens: int, *, keep_own: bool) -> int:
+        """Free a request's blocks, tail first; returns how many blocks joined the free pool.
+
+        Its own full blocks stay reachable (its own node) when `keep_own` and it held its whole
+        shared prefix, else they are dead weight in the LRU queue; a partly filled last block is
+        reused first."""
+        block = self.block
+        full = kv_tokens // block
+        partial = 1 if kv_tokens % block else 0
+        before = self.free
+        own_start = path.blocks
+        if keep_own and not path.dup and path.held >= own_start and full > own_start:
+            own = path.own
+            if own is None:
+                own = path.own = Node(own_start, 0)
+            if own.present == path.held - own_start:  # only this request holds its own node
+                new = full - own_start
+                self.held += new - own.hold
+                own.owned = own.present = own.hold = new
+                own.full, own.partial = 1, {}
+                path.held = full
+        dead = full - path.held
+        if dead > 0:
+            self._push(None, 0, dead)
+        self.unhashed += partial
+        self._hold(path, 0, touch=False)
+        return self.free - before
+
+    def _hold(self, path: Path, upto: int, *, touch: bool) -> None:
+        """Move the request's hold from `path.held` to `upto` leading blocks; deepest node first when releasing."""
+        old = path.held
+        if upto == old:
+            return
+        nodes = list(self._walk(path))
+        if upto < old:
+            nodes.reverse()
+        for node in nodes:
+            first, owned = node.first, node.owned
+            before = min(max(old - first, 0), owned)
+            after = min(max(upto - first, 0), owned)
+            if before == after:
+                continue
+            if before == owned:
+                node.full -= 1
+            elif before:
+                count = node.partial[before] - 1
+                if count:
+                    node.partial[before] = count
+                else:
+                    del node.partial[before]
+            if after == owned:
+                node.full += 1
+            elif after:
+                node.partial[after] = node.partial.get(after, 0) + 1
+            hold = owned if node.full else max(node.partial, default=0)
+            if hold > node.hold:
+                if touch:
+                    self._touch(node, hold)
+                self.held += hold - node.hold
+            elif hold < node.hold:
+                self._push(node, hold, node.hold)
+                self.held -= node.hold - hold
+            node.hold = hold
+        path.held = upto
+
+    # -- the free pool ---------------------------------------------------------------------
+
+    def _push(self, node: Node | None, low: int, high: int) -> None:
+        self._runs += 1
+        run = [node, low, high]
+        self.lru[self._runs] = run
+        run.append(self._runs)
+        if node is not None:
+            node.runs.append(run)
+        self.cached_free += high - low
+
+    def _touch(self, node: Node, upto: int) -> None:
+        """Take the node's free blocks below `upto` out of the LRU queue: a request holds them again."""
+        kept = []
+        for run in node.runs:
+            if run[2] <= upto:
+                self.cached_free -= run[2] - run[1]
+                del self.lru[run[3]]
+            else:
+                if run[1] < upto:
+                    self.cached_free -= upto - run[1]
+                    run[1] = upto
+                kept.append(run)
+        node.runs = kept
+
+    def allocate(self, blocks: int) -> None:
+        """Take `blocks` from the free pool: unhashed ones first, then the least recently freed cached ones."""
+        take = min(blocks, self.unhashed)
+        self.unhashed -= take
+        blocks -= take
+        lru = self.lru
+        while blocks:
+            key = next(iter(lru))
+            run = lru[key]
+            node, low, high = run[0], run[1], run[2]
+            take = min(blocks, high - low)
+            blocks -= take
+            self.cached_free -= take
+            run[2] = high - take
+            if node is not None:
+                node.present = high - take
+            if run[2] == low:
+                del lru[key]
+                if node is not None:
+                    node.runs.remove(run)

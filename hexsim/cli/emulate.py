@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 # What a cluster file gives each instance instead.
-_ONE_ENGINE = ("profile", "model", "gpu", "tp", "served_model_name", "host", "port")
+_ONE_ENGINE = ("profile", "model", "gpu", "tp", "served_model_name", "host", "port", "enable_prefix_caching")
 
 
 def add_parser(subparsers) -> None:
@@ -61,6 +61,12 @@ def add_parser(subparsers) -> None:
         help="as vLLM's flag of that name: a stream sends its first token, then a chunk per N tokens, then its "
         "last (default 1; a request's 'stream_interval' may raise it)",
     )
+    p.add_argument(
+        "--enable-prefix-caching",
+        action=argparse.BooleanOptionalAction,
+        help="as vLLM's flag of that name: keep freed KV blocks and reuse them for prompts that start the "
+        "same way (default on, as in vLLM; in a --cluster file, each instance's prefix_caching)",
+    )
     p.set_defaults(run=run, flags=flags(p, scheduling="--scheduling-policy"))
 
 
@@ -101,6 +107,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         time_scale=args.time_scale,
         limits=model_limits(profile),
         stream_interval=args.stream_interval,
+        prefix_caching=args.enable_prefix_caching is not False,
     )
 
 

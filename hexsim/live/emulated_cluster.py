@@ -121,7 +121,9 @@ def _servers(cluster: ClusterSpec, scheduling: str, time_scale: float, stream_in
     servers = []
     for instance in cluster.instances:
         limits = model_limits(instance.profile)
-        app = create_app(instance.profile, instance.model, scheduling, time_scale, limits, stream_interval)
+        app = create_app(
+            instance.profile, instance.model, scheduling, time_scale, limits, stream_interval, instance.prefix_caching
+        )
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S
         )

@@ -17,13 +17,14 @@ stream cost a sleep per stretch, not per token.
 
 import asyncio
 import heapq
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from hexsim.engine.plan import Outcome
 from hexsim.engine.planner import Planner
 from hexsim.engine.request import DECODE, DONE, Request
 from hexsim.profiles.latency import Profile
+from hexsim.workload.model import Segment
 
 
 @dataclass(eq=False)
@@ -46,6 +47,13 @@ class EngineRequest:
         self.due = 1 if self.interval else self.max_tokens
 
 
+def block_segments(tokens: Sequence[int | str], block: int) -> tuple[Segment, ...]:
+    """A prompt's full blocks as segments keyed by their tokens: the cache chains them, as vLLM
+    chains each block's hash to the one before."""
+    full = len(tokens) - len(tokens) % block
+    return tuple(Segment(str(hash(tuple(tokens[i : i + block]))), block) for i in range(0, full, block))
+
+
 class EmulatedEngine:
     """`events`, if given, receives (loop time, "admit" | "preempt" | "finish", EngineRequest) as they happen.
 
@@ -53,8 +61,16 @@ class EmulatedEngine:
     do: a request's prompt when it gets its first token, every token generated.
     """
 
-    def __init__(self, profile: Profile, scheduling: str = "fcfs", time_scale: float = 1.0, events: list | None = None):
-        self.planner = Planner(profile, scheduling)
+    def __init__(
+        self,
+        profile: Profile,
+        scheduling: str = "fcfs",
+        time_scale: float = 1.0,
+        events: list | None = None,
+        *,
+        prefix_caching: bool = True,
+    ):
+        self.planner = Planner(profile, scheduling, prefix_caching=prefix_caching)
         self.time_scale = time_scale
         self.events = events
         self.prompt_tokens_total = 0
@@ -75,19 +91,36 @@ class EmulatedEngine:
         return self._live - len(self.planner.running)
 
     @property
+    def prefix_cache_queries(self) -> int:
+        cache = self.planner.cache
+        return cache.queries if cache is not None else 0
+
+    @property
+    def prefix_cache_hits(self) -> int:
+        cache = self.planner.cache
+        return cache.hits if cache is not None else 0
+
+    @property
     def kv_cache_usage(self) -> float:
         """KV blocks in use as a share of the cache, 0..1."""
         return self.planner.used_blocks / self.planner.capacity
 
     def submit(
-        self, prompt_tokens: int, max_tokens: int, priority: int = 0, interval: int | None = None
+        self,
+        prompt_tokens: int,
+        max_tokens: int,
+        priority: int = 0,
+        interval: int | None = None,
+        prompt: Sequence[int | str] = (),
     ) -> EngineRequest:
         """Queue a request (ParameterError if it can never fit or its priority is not allowed).
 
         Its handler wakes every `interval` tokens as it streams them, or once at the end if None.
+        With `prompt`, its tokens, its full blocks are found in and added to the prefix cache.
         """
         handle = EngineRequest(prompt_tokens, max_tokens, interval)
-        handle.request = self.planner.add(handle, prompt_tokens, max_tokens, priority)
+        prefix = block_segments(prompt, self.planner.block) if self.planner.cache is not None else ()
+        handle.request = self.planner.add(handle, prompt_tokens, max_tokens, priority, prefix)
         self._live += 1
         self._interrupt()
         return handle

@@ -34,10 +34,11 @@ def serve(
     time_scale: float = 1.0,
     limits: Limits | None = None,
     stream_interval: int = 1,
+    prefix_caching: bool = True,
 ) -> None:
     """Serve an emulated engine until interrupted (Ctrl-C or SIGTERM: streams still open are cut
     after `server.SHUTDOWN_TIMEOUT_S`)."""
-    app = create_app(profile, model_name, scheduling, time_scale, limits, stream_interval)
+    app = create_app(profile, model_name, scheduling, time_scale, limits, stream_interval, prefix_caching)
     sock = listen(host, port)
     logging.getLogger("uvicorn.error").info(
         "Emulating %s at %s (Press CTRL+C to quit)", model_name, base_url(host, port)
@@ -54,7 +55,9 @@ def emulator_in_thread(
     time_scale: float = 1.0,
     limits: Limits | None = None,
     stream_interval: int = 1,
+    prefix_caching: bool = True,
 ) -> Iterator[str]:
     """Serve an emulated engine on a free port in a background thread; yields its base URL."""
-    with app_in_thread(create_app(profile, model_name, scheduling, time_scale, limits, stream_interval), host) as url:
+    app = create_app(profile, model_name, scheduling, time_scale, limits, stream_interval, prefix_caching)
+    with app_in_thread(app, host) as url:
         yield url

@@ -39,12 +39,13 @@ def create_app(
     time_scale: float = 1.0,
     limits: Limits | None = None,
     stream_interval: int = 1,
+    prefix_caching: bool = True,
 ) -> Starlette:
     """The HTTP server of one emulated engine; the engine loop runs for the app's lifespan.
 
     Without `limits`, the context length is what the KV cache holds and token ids are not checked.
     """
-    engine = EmulatedEngine(profile, scheduling, time_scale)
+    engine = EmulatedEngine(profile, scheduling, time_scale, prefix_caching=prefix_caching)
     kv_tokens = profile.kv_capacity_tokens_usable
     limits = limits or Limits(kv_tokens)
     limits = Limits(min(limits.context_length, kv_tokens), limits.vocab_size)
@@ -92,7 +93,9 @@ def create_app(
                 return error_response(str(error), error.status)
             interval = generation.stream_interval if generation.stream else None
             try:
-                handle = engine.submit(generation.prompt_tokens, generation.max_tokens, generation.priority, interval)
+                handle = engine.submit(
+                    generation.prompt_tokens, generation.max_tokens, generation.priority, interval, generation.prompt
+                )
             except ParameterError as error:
                 return error_response(error.message, 400)
             head = {"id": f"{id_prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": model_name}

@@ -3,8 +3,10 @@
 Gauges read the planner at scrape time: `vllm:num_requests_running` (requests in the batch),
 `vllm:num_requests_waiting` (queued, preempted ones included) and `vllm:kv_cache_usage_perc`
 (KV blocks in use as a share of the cache, 0..1); counters `vllm:prompt_tokens_total` and
-`vllm:generation_tokens_total`. Every sample is labelled `model_name` and `engine="0"`. Each app
-has its own registry, so several emulators share a process.
+`vllm:generation_tokens_total`, and the prefix cache's `vllm:prefix_cache_queries_total` and
+`vllm:prefix_cache_hits_total` (prompt tokens of new requests looked up, and found). Every
+sample is labelled `model_name` and `engine="0"`. Each app has its own registry, so several
+emulators share a process.
 """
 
 from collections.abc import Iterator
@@ -32,6 +34,18 @@ METRICS = (
         "vllm:generation_tokens",
         "Number of generation tokens processed.",
         "generation_tokens_total",
+    ),
+    (
+        CounterMetricFamily,
+        "vllm:prefix_cache_queries",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        "prefix_cache_queries",
+    ),
+    (
+        CounterMetricFamily,
+        "vllm:prefix_cache_hits",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        "prefix_cache_hits",
     ),
 )
 

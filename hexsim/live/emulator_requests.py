@@ -10,6 +10,7 @@ does; they refuse token ids outside the vocabulary and a `stream_interval` below
 returns one choice per request: `n` other than 1 is refused.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
@@ -45,14 +46,15 @@ class Generation:
     include_usage: bool
     continuous_usage: bool
     stream_interval: int
+    prompt: Sequence[int | str] = ()  # its tokens: ids, or words of text, for prefix caching
 
 
 def parse_completion(body: object, model_name: str, limits: Limits, stream_interval: int) -> Generation:
     """Validate a /v1/completions body; raises RequestError."""
     fields = _fields(body, model_name)
     max_tokens = _integer(fields, "max_tokens", DEFAULT_MAX_TOKENS, minimum=1)
-    prompt_tokens = _prompt_tokens(fields.get("prompt"), limits)
-    return _generation(fields, prompt_tokens, "max_tokens", max_tokens, limits, stream_interval)
+    prompt = _prompt(fields.get("prompt"), limits)
+    return _generation(fields, prompt, "max_tokens", max_tokens, limits, stream_interval)
 
 
 def parse_chat(body: object, model_name: str, limits: Limits, stream_interval: int) -> Generation:
@@ -64,14 +66,14 @@ def parse_chat(body: object, model_name: str, limits: Limits, stream_interval: i
     fields = _fields(body, model_name)
     max_tokens = _integer(fields, "max_tokens", None, minimum=1)
     max_completion_tokens = _integer(fields, "max_completion_tokens", None, minimum=1)
-    prompt_tokens = _message_tokens(fields.get("messages"))
+    prompt = _message_words(fields.get("messages"))
     if max_completion_tokens is not None:
         key, max_tokens = "max_completion_tokens", max_completion_tokens
     else:
         key = "max_tokens"
         if max_tokens is None:
             max_tokens = limits.context_length
-    return _generation(fields, prompt_tokens, key, max_tokens, limits, stream_interval)
+    return _generation(fields, prompt, key, max_tokens, limits, stream_interval)
 
 
 def _fields(body: object, model_name: str) -> dict:
@@ -84,9 +86,10 @@ def _fields(body: object, model_name: str) -> dict:
 
 
 def _generation(
-    fields: dict, prompt_tokens: int, max_key: str, max_tokens: int, limits: Limits, server_interval: int
+    fields: dict, prompt: Sequence[int | str], max_key: str, max_tokens: int, limits: Limits, server_interval: int
 ) -> Generation:
-    """The checks both endpoints share, once the prompt is counted and the output length known."""
+    """The checks both endpoints share, once the prompt is read and the output length known."""
+    prompt_tokens = len(prompt)
     context = limits.context_length
     if prompt_tokens >= context:
         raise RequestError(
@@ -117,28 +120,28 @@ def _generation(
     include_usage = _boolean(options or {}, "include_usage")
     continuous = include_usage and _boolean(options or {}, "continuous_usage_stats")
     interval = max(_integer(fields, "stream_interval", 1, minimum=1), server_interval)
-    return Generation(prompt_tokens, max_tokens, priority, stream, include_usage, continuous, interval)
+    return Generation(prompt_tokens, max_tokens, priority, stream, include_usage, continuous, interval, prompt)
 
 
-def _prompt_tokens(prompt: object, limits: Limits) -> int:
+def _prompt(prompt: object, limits: Limits) -> Sequence[int | str]:
     if prompt is None:
         raise RequestError("prompt is required")
     if isinstance(prompt, str):
-        count = len(prompt.split())
+        tokens = prompt.split()
     elif isinstance(prompt, list) and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prompt):
-        count = len(prompt)
-        if count and limits.vocab_size is not None and max(prompt) >= limits.vocab_size:
+        tokens = prompt
+        if tokens and limits.vocab_size is not None and max(prompt) >= limits.vocab_size:
             raise RequestError(
                 f"Token id {max(prompt)} is out of vocabulary (the model has {limits.vocab_size} tokens)"
             )
     else:
         raise RequestError("prompt must be a string or a list of token ids")
-    if count == 0:
+    if not tokens:
         raise RequestError("prompt must not be empty")
-    return count
+    return tokens
 
 
-def _message_tokens(messages: object) -> int:
+def _message_words(messages: object) -> list[str]:
     """One token per whitespace-separated word of the messages' text."""
     if messages is None:
         raise RequestError("messages is required")
@@ -146,7 +149,7 @@ def _message_tokens(messages: object) -> int:
         raise RequestError(f"messages must be a list of messages, got {messages!r}")
     if not messages:
         raise RequestError("messages must not be empty")
-    count = 0
+    words: list[str] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
@@ -158,19 +161,19 @@ def _message_tokens(messages: object) -> int:
             raise RequestError(f"{where}.content is required")
         content = message["content"]
         if isinstance(content, str):
-            count += len(content.split())
+            words += content.split()
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
                     raise RequestError(
                         f'{where}.content[{j}] must be a text part {{"type": "text", "text": "..."}}, got {part!r}'
                     )
-                count += len(part["text"].split())
+                words += part["text"].split()
         else:
             raise RequestError(f"{where}.content must be a string or a list of text parts, got {content!r}")
-    if count == 0:
+    if not words:
         raise RequestError("messages must hold some text: the prompt must not be empty")
-    return count
+    return words
 
 
 def _integer(fields: dict, key: str, default: int | None, minimum: int | None) -> int | None:

@@ -1,6 +1,7 @@
 """The engine emulator over HTTP: vLLM's request and stream shapes, and timing that follows the profile."""
 
 import asyncio
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -25,6 +26,7 @@ PROFILE = Profile(
     max_num_seqs=2,
     max_num_batched_tokens=1024,
 )
+FIRST_IDS = itertools.count(1000)
 LATENCY_SLACK_S = 0.010  # the HTTP round trip and the last sleep's overshoot
 # One seat and priority scheduling: waiting requests are admitted by (priority, arrival).
 ONE_SEAT = replace(PROFILE, max_num_seqs=1, kv_capacity_tokens=4096)
@@ -47,9 +49,14 @@ def body(prompt, max_tokens: int, **extra) -> dict:
     return {"model": MODEL, "prompt": prompt, "max_tokens": max_tokens, "min_tokens": max_tokens} | extra
 
 
+def fresh_prompt(tokens: int) -> list[int]:
+    """A prompt no earlier request began with, so the prefix cache holds none of it."""
+    return [next(FIRST_IDS)] + [7] * (tokens - 1)
+
+
 async def stream(client: httpx.AsyncClient, prompt_tokens: int, max_tokens: int) -> tuple[float, list[float], float]:
-    """Send one streaming request; (time sent, arrival time of each token, time of [DONE])."""
-    request = body([7] * prompt_tokens, max_tokens, ignore_eos=True, stream=True)
+    """Send one streaming request with a fresh prompt; (time sent, arrival time of each token, time of [DONE])."""
+    request = body(fresh_prompt(prompt_tokens), max_tokens, ignore_eos=True, stream=True)
     sent = time.perf_counter()
     arrivals = []
     async with client.stream("POST", "/v1/completions", json=request) as response:

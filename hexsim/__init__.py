@@ -19,8 +19,11 @@ _EXPORTS = {
     "Call": "hexsim.workload.model",
     "Stage": "hexsim.workload.model",
     "Query": "hexsim.workload.model",
+    "Segment": "hexsim.workload.model",
     "load_trace": "hexsim.workload.traces",
     "save_trace": "hexsim.workload.traces",
+    "load_prefix_model": "hexsim.workload.prefixes",
+    "apply_prefix_model": "hexsim.workload.prefixes",
     "with_arrivals": "hexsim.workload.arrivals",
     # cluster and profiles
     "ClusterSpec": "hexsim.cluster",

@@ -6,7 +6,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def bundled_dir(name: str) -> Path:
-    """The shipped `profiles`, `clusters` or `traces` folder: inside a wheel, else the source checkout's."""
+    """The shipped `profiles`, `clusters`, `traces` or `prefixes` folder: inside a wheel, else the source checkout's."""
     installed = _PACKAGE / "_bundled" / name
     if installed.is_dir():
         return installed

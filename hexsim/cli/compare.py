@@ -10,6 +10,7 @@ from hexsim.cli.options import (
     add_cluster,
     add_config,
     add_policies,
+    add_prefix_model,
     add_seed,
     add_slo_scale,
     add_template,
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
     )
     add_cluster(p)
     p.add_argument("--trace", action="append", metavar="FILE", help="trace file; repeat for several (default: bundled)")
+    add_prefix_model(p)
     p.add_argument(
         "--rates",
         nargs="+",

@@ -55,7 +55,26 @@ def add_cluster(p: argparse.ArgumentParser) -> None:
 
 
 def add_trace(p: argparse.ArgumentParser) -> None:
+    """--trace and the --prefix-model applied to it."""
     p.add_argument("--trace", metavar="FILE", help="trace: .json (Hexgen-Flow), .csv (dataset) or .jsonl (hexsim)")
+    add_prefix_model(p)
+
+
+def add_prefix_model(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--prefix-model: the prefix preset applied to the trace; `default` names the one applied without it
+    (None: chess for a .json or .csv trace, a .jsonl trace as it is)."""
+    said = (
+        f"default {default}"
+        if default
+        else "default: chess for a .json or .csv trace; a .jsonl trace keeps the prefixes it carries"
+    )
+    p.add_argument(
+        "--prefix-model",
+        metavar="NAME|FILE",
+        default=default,
+        help="the shared segments (prompt template, database schema, question) the calls' prompts start "
+        f"with, for prefix caching: a shipped preset (chess), a preset TOML file, or none ({said})",
+    )
 
 
 def add_rate(p: argparse.ArgumentParser, default: float) -> None:

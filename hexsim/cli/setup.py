@@ -14,7 +14,7 @@ from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.config_file import load_scheduler_config
 from hexsim.scheduler.template import WorkflowTemplate, default_template, load_template
 from hexsim.workload.model import Query
-from hexsim.workload.traces import load_trace
+from hexsim.workload.traces import default_prefix_model, load_trace
 
 
 def cluster_file(args: Namespace) -> Path:
@@ -31,14 +31,21 @@ def trace_file(args: Namespace) -> Path:
     return Path(args.trace) if args.trace else default_trace()
 
 
+def prefix_model(args: Namespace, path: Path) -> str | None:
+    """--prefix-model, or what the trace at `path` gets without it (chess for .json and .csv, nothing for .jsonl)."""
+    return args.prefix_model if args.prefix_model is not None else default_prefix_model(path)
+
+
 def trace(args: Namespace) -> list[Query]:
-    return load_trace(trace_file(args))
+    """--trace (or the bundled trace) with the prefixes of --prefix-model."""
+    path = trace_file(args)
+    return load_trace(path, prefix_model(args, path))
 
 
 def traces(args: Namespace) -> dict[str, list[Query]]:
-    """Every --trace (a repeated option) by file stem, or the bundled trace."""
+    """Every --trace (a repeated option) by file stem, or the bundled trace, with the prefixes of --prefix-model."""
     files = [Path(t) for t in args.trace] if args.trace else [default_trace()]
-    found = {path.stem: load_trace(path) for path in files}
+    found = {path.stem: load_trace(path, prefix_model(args, path)) for path in files}
     if len(found) < len(files):
         raise InputError("--trace", "two traces have the same file name; rename one")
     return found

@@ -1,4 +1,5 @@
-"""`hexsim trace generate|fit|stats|template`: write synthetic traces, fit their statistics, inspect traces."""
+"""`hexsim trace generate|convert|fit|stats|template`: write synthetic traces, convert traces to JSONL, fit
+their statistics, inspect traces."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hexsim.cli.options import add_seed, flags, positive_int
+from hexsim.cli.options import add_prefix_model, add_seed, flags, positive_int
 from hexsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def add_parser(subparsers) -> None:
         help="generate and inspect workflow traces",
         description="Generate synthetic CHESS traces, fit the statistics they are drawn from, and inspect traces.",
     )
-    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,fit,stats,template}")
+    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,convert,fit,stats,template}")
     g = tsub.add_parser(
         "generate",
         help="write a synthetic CHESS-like trace (JSONL)",
@@ -35,7 +36,18 @@ def add_parser(subparsers) -> None:
         metavar="FILE",
         help="workflow statistics JSON written by 'hexsim trace fit TRACE --out FILE' (default: the bundled CHESS fit)",
     )
+    add_prefix_model(g, "chess")
     g.set_defaults(run=_generate, flags=flags(g))
+    c = tsub.add_parser(
+        "convert",
+        help="write a trace as hexsim JSONL, with the prefixes of a prefix preset",
+        description="Write a trace (.json, .csv or .jsonl) as hexsim's JSONL, each call with the shared prefix "
+        "segments --prefix-model gives it: to read, edit or keep the prefixes a simulation or replay assumes.",
+    )
+    c.add_argument("file", metavar="TRACE", help="trace file (.json, .csv or .jsonl)")
+    c.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
+    add_prefix_model(c)
+    c.set_defaults(run=_convert, flags=flags(c))
     f = tsub.add_parser(
         "fit",
         help="fit the workflow statistics 'trace generate --stats' reads to a CHESS trace",
@@ -52,10 +64,12 @@ def add_parser(subparsers) -> None:
         "stats",
         help="per-step token statistics of a trace",
         description="Per-step call counts and token-length statistics, calls per query, "
-        "revise rounds and evaluation counts of a trace.",
+        "revise rounds and evaluation counts of a trace, and how much of the prompts the prefix segments "
+        "share.",
     )
     s.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
     s.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    add_prefix_model(s)
     s.set_defaults(run=_stats, flags=flags(s))
     m = tsub.add_parser(
         "template",
@@ -70,7 +84,11 @@ def add_parser(subparsers) -> None:
 
 
 def _generate(args: argparse.Namespace, console: Console, err: Console) -> None:
-    run_generate(args.queries, args.seed, Path(args.out), Path(args.stats) if args.stats else None)
+    run_generate(args.queries, args.seed, Path(args.out), Path(args.stats) if args.stats else None, args.prefix_model)
+
+
+def _convert(args: argparse.Namespace, console: Console, err: Console) -> None:
+    run_convert(Path(args.file), Path(args.out), args.prefix_model)
 
 
 def _fit(args: argparse.Namespace, console: Console, err: Console) -> None:
@@ -78,20 +96,24 @@ def _fit(args: argparse.Namespace, console: Console, err: Console) -> None:
 
 
 def _stats(args: argparse.Namespace, console: Console, err: Console) -> None:
-    run_stats(Path(args.file), args.json, console)
+    run_stats(Path(args.file), args.json, console, args.prefix_model)
 
 
 def _template(args: argparse.Namespace, console: Console, err: Console) -> None:
     run_template(Path(args.file), Path(args.out))
 
 
-def run_generate(queries: int, seed: int, out: Path, stats_path: Path | None) -> None:
-    """Write a synthetic CHESS trace of `queries` queries to `out` (hexsim JSONL)."""
+def run_generate(
+    queries: int, seed: int, out: Path, stats_path: Path | None, prefix_model: str | Path | None = "chess"
+) -> None:
+    """Write a synthetic CHESS trace of `queries` queries to `out` (hexsim JSONL), with the prefixes of
+    `prefix_model` (a preset's name or file; None or "none": no prefixes)."""
     import numpy as np
 
     from hexsim.cli.outputs import output_file
     from hexsim.workload.chess_stats import default_stats, load_stats
     from hexsim.workload.generator import generate_chess_trace
+    from hexsim.workload.prefixes import NONE, load_prefix_model, with_prefix_model
     from hexsim.workload.traces import save_trace
 
     if queries < 1:
@@ -101,8 +123,22 @@ def run_generate(queries: int, seed: int, out: Path, stats_path: Path | None) ->
     if Path(out).suffix.lower() != ".jsonl":
         raise InputError("--out", f"traces are written as JSON Lines; the name must end in .jsonl, got {out}")
     out = output_file("--out", out)
+    model = None if prefix_model in (None, NONE) else load_prefix_model(prefix_model)
     stats = default_stats() if stats_path is None else load_stats(stats_path)
-    save_trace(generate_chess_trace(stats, queries, np.random.default_rng(seed)), out)
+    save_trace(with_prefix_model(generate_chess_trace(stats, queries, np.random.default_rng(seed)), model), out)
+
+
+def run_convert(path: Path, out: Path, prefix_model: str | Path | None = None) -> None:
+    """Write the trace at `path` to `out` as hexsim JSONL, with the prefixes of `prefix_model` (None: the
+    command line's default, chess for .json and .csv, a .jsonl trace's own)."""
+    from hexsim.cli.outputs import output_file
+    from hexsim.workload.traces import default_prefix_model, load_trace, save_trace
+
+    if Path(out).suffix.lower() != ".jsonl":
+        raise InputError("--out", f"traces are written as JSON Lines; the name must end in .jsonl, got {out}")
+    out = output_file("--out", out)
+    spec = prefix_model if prefix_model is not None else default_prefix_model(path)
+    save_trace(load_trace(path, spec), out)
 
 
 def run_fit(path: Path, out: Path) -> None:
@@ -115,17 +151,23 @@ def run_fit(path: Path, out: Path) -> None:
     save_stats(fit_chess_stats(load_trace(path), str(path)), out)
 
 
-def run_stats(path: Path, as_json: bool, console: Console) -> None:
+def run_stats(path: Path, as_json: bool, console: Console, prefix_model: str | Path | None = None) -> None:
+    """Print the statistics of the trace at `path`, its prefixes as `prefix_model` gives them (None: the
+    command line's default); the prefix table only when some call has a prefix."""
     import json
 
+    from hexsim.workload.prefix_stats import prefix_statistics, render_prefix_stats
     from hexsim.workload.trace_stats import render_trace_stats, trace_statistics
-    from hexsim.workload.traces import load_trace
+    from hexsim.workload.traces import default_prefix_model, load_trace
 
-    stats = trace_statistics(load_trace(path))
+    queries = load_trace(path, prefix_model if prefix_model is not None else default_prefix_model(path))
+    stats = trace_statistics(queries)
+    prefixes = prefix_statistics(queries)
     if as_json:
-        print(json.dumps(stats, indent=2, sort_keys=True))
+        print(json.dumps(stats | {"prefixes": prefixes}, indent=2, sort_keys=True))
     else:
         render_trace_stats(stats, console)
+        render_prefix_stats(prefixes, console)
 
 
 def run_template(path: Path, out: Path) -> None:

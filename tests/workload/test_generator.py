@@ -147,10 +147,15 @@ def test_fit_rejects_a_query_outside_the_chess_workflow():
         fit_chess_stats([Query("bad", group_chess_stages(calls))])
 
 
-def test_run_generate_writes_a_loadable_trace(tmp_path):
-    out = tmp_path / "trace.jsonl"
-    run_generate(3, 0, out, None)
-    assert load_trace(out) == generate_chess_trace(default_stats(), 3, np.random.default_rng(0))
+def test_run_generate_writes_a_loadable_trace_with_the_chess_prefixes_unless_told_otherwise(tmp_path):
+    from hexsim.workload.prefixes import load_prefix_model, with_prefix_model
+
+    generated = generate_chess_trace(default_stats(), 3, np.random.default_rng(0))
+    run_generate(3, 0, tmp_path / "chess.jsonl", None)
+    assert load_trace(tmp_path / "chess.jsonl") == with_prefix_model(generated, load_prefix_model("chess"))
+    assert any(call.prefix for query in load_trace(tmp_path / "chess.jsonl") for call in query.calls)
+    run_generate(3, 0, tmp_path / "plain.jsonl", None, prefix_model="none")
+    assert load_trace(tmp_path / "plain.jsonl") == generated
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ import httpx
 
 from hexsim.errors import ParameterError
 from hexsim.live.headers import QUERY, SLO, STAGE, STEP
-from hexsim.live.prompts import prompt_ids
+from hexsim.live.prompts import Prompts
 from hexsim.live.replay_targets import CONNECT_TIMEOUT_S, instance_name, reason, shorten
 from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 from hexsim.workload.model import Call, Query
@@ -129,7 +129,7 @@ async def replay(
             [_Target(instance_name(url), client) for url, client in zip(targets, clients, strict=True)],
             model,
             slo,
-            seed,
+            Prompts(queries, seed),
             time_scale,
             timeout,
             on_record,
@@ -180,7 +180,7 @@ class _Run:
         targets: list[_Target],
         model: str,
         slo: float,
-        seed: int,
+        prompts: Prompts,
         time_scale: float,
         timeout: float,
         on_record: Callable[[CallRecord | QueryRecord], None] | None,
@@ -188,7 +188,7 @@ class _Run:
         self.targets = targets
         self.model = model
         self.slo = slo
-        self.seed = seed
+        self.prompts = prompts
         self.time_scale = time_scale
         self.timeout = timeout
         self.on_record = on_record
@@ -239,7 +239,7 @@ class _Run:
     ) -> CallRecord:
         body = {
             "model": self.model,
-            "prompt": prompt_ids(self.seed, query.id, stage, index, call.input_tokens),
+            "prompt": self.prompts.ids(query.id, stage, index),
             "max_tokens": call.output_tokens,
             "ignore_eos": True,
             "stream": True,

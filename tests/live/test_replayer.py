@@ -21,14 +21,14 @@ from hexsim.cluster import ClusterSpec, InstanceSpec
 from hexsim.errors import InputError, ParameterError
 from hexsim.live.emulator import emulator_in_thread
 from hexsim.live.emulator_app import Limits
-from hexsim.live.prompts import END_ID, FIRST_ID, prompt_ids
+from hexsim.live.prompts import Prompts
 from hexsim.live.replay_targets import check_sendable, instance_name, served_model
 from hexsim.live.replayer import replay, run_async
 from hexsim.metrics.records import CallRecord, QueryRecord
 from hexsim.profiles.latency import IterationCoefficients, Profile
 from hexsim.scheduler.registry import get_policy
 from hexsim.sim.simulate import simulate
-from hexsim.workload.model import Call, Query, Stage
+from hexsim.workload.model import Call, Query, Segment, Stage
 
 MODEL = "replayed-model"
 # Iterations of 50 ms and more, decode steps of 55 ms: a call lasts tens of model seconds, so
@@ -186,8 +186,9 @@ def test_a_query_alone_on_an_idle_engine_takes_the_simulators_times():
     assert lone.finished - lone.ready == pytest.approx(PROFILE.standalone_time(2000, 400))
     with emulator_in_thread(PROFILE, MODEL, time_scale=scale) as base_url:
         # Stalls of a shared machine only add time: the fastest of four replays (the first one
-        # warms the emulator up) shows the pacing.
-        attempts = [run([query], [base_url], scale=scale).records.calls for _ in range(4)]
+        # warms the emulator up) shows the pacing. Each with its own seed: its own token ids, so
+        # the emulator's prefix cache holds nothing of the replays before.
+        attempts = [run([query], [base_url], scale=scale, seed=attempt).records.calls for attempt in range(4)]
     for expected in simulated:
         replayed = [
             next(c for c in calls if (c.stage, c.index) == (expected.stage, expected.index)) for calls in attempts
@@ -218,7 +219,8 @@ def test_replays_at_two_time_scales_agree_in_model_seconds():
     replays = {}
     for scale in (100, 200):
         with emulator_in_thread(PROFILE, MODEL, time_scale=scale) as base_url:
-            run(workflow(1, 0), [base_url], scale=scale)
+            # A warm-up of other token ids: nothing the replay sends is cached by it.
+            run(workflow(1, 0), [base_url], scale=scale, seed=1)
             replays[scale] = run(queries, [base_url], scale=scale).records
     slow, fast = ({(c.query_id, c.stage, c.index): c for c in replays[scale].calls} for scale in (100, 200))
     assert slow.keys() == fast.keys()
@@ -289,11 +291,12 @@ def test_each_call_carries_its_prompt_and_workflow_headers_and_each_query_is_ann
         i for i, e in enumerate(seen) if e[0] == "call" and e[1]["x-hexsim-query"] == "query 1"
     )
     found = set()
+    prompts = Prompts([query, other], seed=3)
     for headers, body in calls:
         qid, stage = headers["x-hexsim-query"], int(headers["x-hexsim-stage"])
         source = next(q for q in (query, other) if q.id == qid).stages[stage].calls
         # The prompt tells which call of the stage it is: each call's ids are its own.
-        (index,) = [i for i, c in enumerate(source) if body["prompt"] == prompt_ids(3, qid, stage, i, c.input_tokens)]
+        (index,) = [i for i in range(len(source)) if body["prompt"] == prompts.ids(qid, stage, i)]
         found.add((qid, stage, index))
         call = source[index]
         assert headers["x-hexsim-step"] == call.step
@@ -315,13 +318,21 @@ def test_with_several_targets_no_query_is_announced():
     assert [event[0] for event in seen_first + seen_second] == ["call", "call"]
 
 
-def test_prompts_are_the_same_for_the_same_seed_and_call_and_differ_between_calls():
-    ids = prompt_ids(7, "q1", 2, 0, 5000)
-    assert len(ids) == 5000 and FIRST_ID <= min(ids) and max(ids) < END_ID
-    assert prompt_ids(7, "q1", 2, 0, 5000) == ids
-    others = [prompt_ids(8, "q1", 2, 0, 50), prompt_ids(7, "q2", 2, 0, 50), prompt_ids(7, "q1", 1, 0, 50)]
-    others.append(prompt_ids(7, "q1", 2, 1, 50))
-    assert all(other[:4] != ids[:4] for other in others)
+def test_calls_that_share_a_segment_send_its_ids_and_differ_right_after_it():
+    seen = []
+    template = (Segment("tpl", 40),)
+    queries = [
+        Query("a", (Stage((Call("step0", 100, 2, template), Call("step0", 60, 2, template))),), arrival=0.0),
+        Query("b", (Stage((Call("step0", 45, 2, (*template, Segment("db", 5))),)),), arrival=0.0),
+    ]
+    with serving(stub(seen)) as base_url:
+        result = run(queries, [base_url], seed=4)
+    assert result.failures == ()
+    prompts = sorted((body["prompt"] for _, body in (e[1:] for e in seen if e[0] == "call")), key=len)
+    assert [len(p) for p in prompts] == [45, 60, 100]
+    for one, two in [(0, 1), (0, 2), (1, 2)]:
+        same = next(n for n, (x, y) in enumerate(zip(prompts[one], prompts[two], strict=False)) if x != y)
+        assert same == 40  # the template's 40 ids, not one more
 
 
 def test_the_model_is_the_one_every_target_serves_or_a_one_line_error_names_the_target(url):

@@ -70,30 +70,65 @@ def open_study(setup: TuneSetup, sampler_seed: int) -> optuna.Study:
     )
 
 
-def run_trials(study: optuna.Study, setup: TuneSetup, count: int, callbacks=()) -> None:
+class _Termination:
+    """SIGTERM in a worker. A trial that is simulating stops at once (failed, recorded, not counted,
+    as Optuna ends an interrupted trial). One that arrives while Optuna writes to the storage only
+    stops the study after the write: an exception raised in the middle of a journal write can leave
+    its lock file half released, and the worker dies with a traceback."""
+
+    def __init__(self) -> None:
+        self.simulating = False
+        self.requested = False
+
+    def handle(self, signum: int, frame: object) -> None:
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trial's failure is ours: no warning for it
+        self.requested = True
+        if self.simulating:
+            self.simulating = False
+            raise KeyboardInterrupt
+
+    def begin(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.simulating = True
+
+    def end(self) -> None:
+        self.simulating = False
+
+    def stop(self, study: optuna.Study, trial: object) -> None:
+        if self.requested:
+            study.stop()
+
+
+def run_trials(
+    study: optuna.Study, setup: TuneSetup, count: int, callbacks=(), termination: _Termination | None = None
+) -> None:
     """Run `count` trials in this process; each records its owner so orphans can be recovered."""
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER, owner_tag())
         config = suggest_config(trial, setup.experiment.config.policy)
-        return score(replace(setup.experiment, config=config), setup.objective)
+        if termination is None:
+            return score(replace(setup.experiment, config=config), setup.objective)
+        termination.begin()
+        try:
+            return score(replace(setup.experiment, config=config), setup.objective)
+        finally:
+            termination.end()
 
+    if termination is not None:
+        callbacks = [*callbacks, termination.stop]
     if count > 0:
         study.optimize(objective, n_trials=count, callbacks=list(callbacks))
 
 
 def _worker(setup: TuneSetup, index: int, count: int) -> None:
-    # Workers start with Ctrl-C ignored (see `tune`); the parent stops them with SIGTERM, which
-    # ends the trial in flight the way Optuna ends an interrupted one: failed, recorded, not counted.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Workers start with Ctrl-C ignored (see `tune`); the parent stops them with SIGTERM.
+    termination = _Termination()
+    signal.signal(signal.SIGTERM, termination.handle)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with suppress(KeyboardInterrupt):
-        run_trials(open_study(setup, setup.seed + index), setup, count)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trial's failure is ours: no warning for it
-    raise KeyboardInterrupt
+        run_trials(open_study(setup, setup.seed + index), setup, count, termination=termination)
 
 
 def _missing_starting_points(study: optuna.Study, n_trials: int) -> list[dict]:

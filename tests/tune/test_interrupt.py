@@ -1,5 +1,6 @@
 """Ctrl-C during `hexsim tune --jobs 2`: one line, a consistent storage, and a rerun that finishes the study."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hexsim.tune.runner import TuneSetup, _Termination, run_trials
 from hexsim.tune.storage import open_storage
+from tests.tune.helpers import small_experiment
 
 
 def trials(url: str) -> list:
@@ -54,3 +57,43 @@ def test_ctrl_c_prints_one_line_and_a_rerun_completes_the_study(tmp_path):
     rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert sum(t.state == TrialState.COMPLETE for t in trials(url)) == 40
+
+
+def termination_during(method: str, monkeypatch) -> tuple[optuna.Study, int]:
+    """Run trials in a worker's way with SIGTERM arriving inside the storage's `method`, once."""
+    termination = _Termination()
+    storage = optuna.storages.InMemoryStorage()
+    original = getattr(storage, method)
+    calls = [0]
+
+    def write(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            termination.handle(signal.SIGTERM, None)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(storage, method, write)
+    study = optuna.create_study(storage=storage, direction="maximize")
+    setup = TuneSetup(small_experiment(queries=8), n_trials=5)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_trials(study, setup, 5, termination=termination)
+    return study, calls[0]
+
+
+@pytest.mark.parametrize("method", ["set_trial_state_values", "create_new_trial"])
+def test_sigterm_during_a_storage_write_lets_the_write_finish_and_starts_no_trial(method, monkeypatch):
+    # The write completes and no exception escapes it; the study then stops: the trial the
+    # signal met, if it had not begun simulating, fails at its start, recorded and not counted.
+    study, writes = termination_during(method, monkeypatch)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert writes >= 2 and TrialState.RUNNING not in states
+    assert states.count(TrialState.COMPLETE) <= 2 and len(states) <= 2
+
+
+def test_sigterm_while_a_trial_simulates_stops_it_at_once():
+    termination = _Termination()
+    termination.begin()
+    with pytest.raises(KeyboardInterrupt):
+        termination.handle(signal.SIGTERM, None)
+    with pytest.raises(KeyboardInterrupt):
+        termination.begin()  # and no later trial begins

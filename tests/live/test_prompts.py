@@ -90,3 +90,41 @@ def test_more_segments_after_one_path_than_ids_is_an_error():
     calls = [Call("s", 1, 1, (Segment(f"k{i}", 1),)) for i in range(_RANGE + 1)]
     with pytest.raises(ParameterError, match="29,000 prefix segments"):
         Prompts([query("q", *calls)])
+
+
+def test_a_content_hashing_cache_hits_exactly_the_blocks_the_segments_promise():
+    """vLLM finds a block by a hash chained over every token before it: on the replayer's ids, the
+    blocks it could reuse from earlier prompts are exactly the full blocks inside shared segments."""
+    import numpy as np
+
+    from hexsim.workload.chess_stats import default_stats
+    from hexsim.workload.generator import generate_chess_trace
+    from hexsim.workload.prefixes import load_prefix_model, with_prefix_model
+
+    block = 16
+    queries = with_prefix_model(
+        generate_chess_trace(default_stats(), 12, np.random.default_rng(5)), load_prefix_model("chess")
+    )
+    prompts = Prompts(queries, seed=9)
+    hashes: set[int] = set()
+    paths: set[tuple[str, ...]] = set()
+    checked = 0
+    for query in queries:
+        for k, stage in enumerate(query.stages):
+            for i, call in enumerate(stage.calls):
+                ids = prompts.ids(query.id, k, i)
+                chain, hits = 0, 0
+                for start in range(0, len(ids) - len(ids) % block, block):
+                    chain = hash((chain, tuple(ids[start : start + block])))
+                    hits += chain in hashes and hits == start // block
+                    hashes.add(chain)
+                path, shared, promised = (), 0, 0
+                for segment in call.prefix:
+                    path += (segment.key,)
+                    shared += segment.tokens
+                    if path in paths:
+                        promised = shared
+                    paths.add(path)
+                assert hits == promised // block, (query.id, k, i)
+                checked += hits > 0
+    assert checked > 100

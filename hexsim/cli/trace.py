@@ -63,9 +63,9 @@ def add_parser(subparsers) -> None:
     s = tsub.add_parser(
         "stats",
         help="per-step token statistics of a trace",
-        description="Per-step call counts and token-length statistics, calls per query, "
-        "revise rounds and evaluation counts of a trace, and how much of the prompts the prefix segments "
-        "share.",
+        description="Per-step call counts and token-length statistics and calls and stages per query of any "
+        "workflow's trace, revise rounds and evaluate calls per query where the trace has those CHESS steps, "
+        "and how much of the prompts the prefix segments share.",
     )
     s.add_argument("file", metavar="FILE", help="trace file (.json, .csv or .jsonl)")
     s.add_argument("--json", action="store_true", help="print the statistics as JSON")

@@ -1,4 +1,8 @@
-"""Summary statistics of a trace: per-step token lengths and the shape of its queries."""
+"""Summary statistics of a trace: per-step token lengths and the shape of its queries.
+
+Any workflow's trace gets calls and stages per query and per-step token lengths; the CHESS
+histograms (revise rounds, evaluations per query) come only for a trace that has those steps.
+"""
 
 from collections import Counter
 from collections.abc import Sequence
@@ -11,16 +15,25 @@ from hexsim.metrics.tables import print_table
 from hexsim.workload.chess_stats import EVALUATE, REVISE
 from hexsim.workload.model import Query
 
+# CHESS steps whose number of calls per query the statistics count: key -> step.
+HISTOGRAMS = {"revise_rounds": REVISE, "evaluations": EVALUATE}
+# Their tables: key -> (title, what a row counts).
+HISTOGRAM_TABLES = {
+    "revise_rounds": ("Revise rounds per query", "rounds"),
+    "evaluations": ("Evaluate calls per query", "calls"),
+}
+
 
 def trace_statistics(queries: Sequence[Query]) -> dict:
-    """Plain-data summary (JSON-serialisable; histogram keys are ints)."""
+    """Plain-data summary (JSON-serialisable; histogram keys are ints). `revise_rounds` and `evaluations`
+    are there only when some query makes a call of that step."""
     inputs: dict[str, list[int]] = {}
     outputs: dict[str, list[int]] = {}
     for query in queries:
         for call in query.calls:
             inputs.setdefault(call.step, []).append(call.input_tokens)
             outputs.setdefault(call.step, []).append(call.output_tokens)
-    return {
+    stats = {
         "queries": len(queries),
         "calls_per_query": _spread([query.n_calls for query in queries]),
         "stages_per_query": _spread([len(query.stages) for query in queries]),
@@ -32,9 +45,11 @@ def trace_statistics(queries: Sequence[Query]) -> dict:
             }
             for step in inputs
         },
-        "revise_rounds": _histogram(queries, REVISE),
-        "evaluations": _histogram(queries, EVALUATE),
     }
+    for key, step in HISTOGRAMS.items():
+        if step in inputs:
+            stats[key] = _histogram(queries, step)
+    return stats
 
 
 def _spread(counts: list[int]) -> dict[str, float]:
@@ -77,11 +92,13 @@ def render_trace_stats(stats: dict, console: Console) -> None:
             ],
             legend=["pN: the N-th percentile."],
         )
-    for key, title in (("revise_rounds", "Revise rounds per query"), ("evaluations", "Evaluations per query")):
+    for key, (title, counted) in HISTOGRAM_TABLES.items():
+        if key not in stats:
+            continue
         print_table(
             console,
             title,
-            ["calls", "queries", "share"],
+            [counted, "queries", "share"],
             [[str(value), str(count), f"{count / stats['queries']:.1%}"] for value, count in stats[key].items()],
             keys=0,
         )

@@ -4,7 +4,7 @@ import pytest
 from rich.console import Console
 
 from hexsim.cli.trace import run_stats
-from hexsim.workload.model import Call, Query, group_chess_stages
+from hexsim.workload.model import Call, Query, Stage, group_chess_stages
 from hexsim.workload.trace_stats import render_trace_stats, trace_statistics
 from hexsim.workload.traces import save_trace
 
@@ -61,7 +61,7 @@ def test_render_trace_stats_prints_every_table_whole_at_80_columns(terminal):
     render_trace_stats(stats, console)
     text = console.export_text()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
-    for title in ("Calls and stages per query", "Revise rounds per query", "Evaluations per query"):
+    for title in ("Calls and stages per query", "Revise rounds per query", "Evaluate calls per query"):
         assert title in text
     rows: dict[str, list[str]] = {}
     for line in text.splitlines():
@@ -84,3 +84,51 @@ def test_run_stats_json_and_tables(tmp_path, capsys):
     console = Console(record=True, width=200)
     run_stats(path, False, console)
     assert "Revise rounds per query" in console.export_text()
+
+
+def mac_sql_trace() -> list[Query]:
+    """Selector -> Decomposer -> Refiner, one to three calls a query; a step name longer than half a line."""
+    long_name = "Refiner_with_a_step_name_longer_than_half_a_terminal_line"
+    shapes = [
+        [Call("Selector", 900, 40)],
+        [Call("Selector", 1100, 60), Call("Decomposer", 700, 120)],
+        [Call("Selector", 1000, 50), Call("Decomposer", 800, 140), Call(long_name, 1234567, 98765)],
+    ]
+    return [Query(f"m{i}", tuple(Stage((c,)) for c in calls)) for i, calls in enumerate(shapes)]
+
+
+def test_a_trace_without_chess_steps_gets_no_chess_histograms():
+    stats = trace_statistics(mac_sql_trace())
+    assert "revise_rounds" not in stats and "evaluations" not in stats
+    assert stats["calls_per_query"] == {"mean": 2.0, "min": 1, "max": 3}
+    assert {name: step["calls"] for name, step in stats["steps"].items()} == {
+        "Selector": 3,
+        "Decomposer": 2,
+        "Refiner_with_a_step_name_longer_than_half_a_terminal_line": 1,
+    }
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_a_trace_without_chess_steps_prints_every_number_whole_at_80_columns(terminal):
+    stats = trace_statistics(mac_sql_trace())
+    console = Console(record=True, width=80, force_terminal=terminal)
+    render_trace_stats(stats, console)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "Revise" not in text and "Evaluate" not in text and "rounds" not in text
+    lines = text.splitlines()
+    for step, values in stats["steps"].items():
+        for kind in ("input_tokens", "output_tokens"):
+            for column in ("mean", "p50", "p90", "p99"):
+                # Each number sits on a line of its own step, whole.
+                shown = f"{values[kind][column]:.1f}"
+                assert any(line.split()[:1] == [step] and shown in line.split() for line in lines), (step, shown)
+
+
+def test_run_stats_json_leaves_out_the_chess_histograms_of_another_workflow(tmp_path, capsys):
+    path = tmp_path / "macsql.jsonl"
+    save_trace(mac_sql_trace(), path)
+    run_stats(path, True, Console())
+    printed = json.loads(capsys.readouterr().out)
+    assert "revise_rounds" not in printed and "evaluations" not in printed
+    assert {"queries", "calls_per_query", "stages_per_query", "steps"} <= set(printed)

@@ -4,13 +4,18 @@ The body goes to the engine as it came (with vLLM's `priority` set, when the pol
 the engine's queue). The gateway has no tokenizer: a prompt of token ids counts exactly, text
 counts CHARS_PER_TOKEN characters per token (the scheduler's estimate, not the engine's limit).
 A `max_tokens` beyond what fits beside the prompt is the engine's to shorten (vLLM does).
+The prompt's full blocks (of token ids, or of text) are the call's prefix segments, from which
+the scheduler guesses what each engine's prefix cache holds.
 """
 
 import json
 import math
 from dataclasses import dataclass
 
+from hexsim.workload.model import Segment, block_segments
+
 CHARS_PER_TOKEN = 4
+BLOCK_TOKENS = 16  # vLLM's default KV block size
 
 
 class BodyError(ValueError):
@@ -23,6 +28,7 @@ class CallBody:
     model: str
     input_tokens: int
     stream: bool
+    prefix: tuple[Segment, ...] = ()
 
 
 def read_body(raw: bytes, chat: bool) -> CallBody:
@@ -40,7 +46,30 @@ def read_body(raw: bytes, chat: bool) -> CallBody:
     stream = fields.get("stream", False)
     if not isinstance(stream, bool):
         raise BodyError(f"'stream' must be true or false, got {stream!r}")
-    return CallBody(fields, model, tokens, stream)
+    return CallBody(fields, model, tokens, stream, _prefix(fields, chat))
+
+
+def _prefix(fields: dict, chat: bool) -> tuple[Segment, ...]:
+    """The prompt's full blocks: of token ids exactly, of text by characters (CHARS_PER_TOKEN a token)."""
+    if chat:
+        text = "\n".join(_message_text(m) for m in fields["messages"])
+    else:
+        prompt = fields["prompt"]
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if isinstance(prompt, list) and isinstance(prompt[0], int):
+            return block_segments(prompt, BLOCK_TOKENS)
+        if not isinstance(prompt, str):
+            return ()  # a batch of prompts: no one prefix
+        text = prompt
+    return block_segments(text, BLOCK_TOKENS * CHARS_PER_TOKEN, BLOCK_TOKENS)
+
+
+def _message_text(message: dict) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 def _text_tokens(text: str) -> int:

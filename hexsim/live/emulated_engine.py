@@ -24,7 +24,7 @@ from hexsim.engine.plan import Outcome
 from hexsim.engine.planner import Planner
 from hexsim.engine.request import DECODE, DONE, Request
 from hexsim.profiles.latency import Profile
-from hexsim.workload.model import Segment
+from hexsim.workload.model import block_segments
 
 
 @dataclass(eq=False)
@@ -45,13 +45,6 @@ class EngineRequest:
 
     def __post_init__(self) -> None:
         self.due = 1 if self.interval else self.max_tokens
-
-
-def block_segments(tokens: Sequence[int | str], block: int) -> tuple[Segment, ...]:
-    """A prompt's full blocks as segments keyed by their tokens: the cache chains them, as vLLM
-    chains each block's hash to the one before."""
-    full = len(tokens) - len(tokens) % block
-    return tuple(Segment(str(hash(tuple(tokens[i : i + block]))), block) for i in range(0, full, block))
 
 
 class EmulatedEngine:

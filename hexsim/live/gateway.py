@@ -141,7 +141,8 @@ class Gateway:
         query = self._query(workflow, adapter)
         stage = workflow.stage
         index = query.stage_calls if stage == query.stage else 0
-        spec = CallSpec(workflow.step, body.input_tokens)  # vLLM shortens a max_tokens that does not fit
+        # No max_tokens: vLLM shortens one that does not fit beside the prompt.
+        spec = CallSpec(workflow.step, body.input_tokens, prefix=body.prefix)
         try:
             adapter.send(StageReady(query.id, stage, (spec,), index))
         except ParameterError as error:

@@ -154,6 +154,8 @@ class SchedulerCore:
             call.key = call_key = key(call)
             inst.outstanding += 1
             inst.queued_work += t_comp
+            if spec.prefix:
+                inst.prefixes.sent(spec.prefix)
             registry[call.id] = call
             dispatched += 1
             heapq.heappush(inst.held, (call_key, dispatched, call))

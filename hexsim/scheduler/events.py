@@ -8,6 +8,8 @@ its stage in the query, and its index in the stage.
 
 from dataclasses import dataclass
 
+from hexsim.workload.model import Segment
+
 CallId = tuple[str, int, int]
 
 
@@ -22,6 +24,7 @@ class CallSpec:
     step: str
     input_tokens: int
     max_tokens: int | None = None
+    prefix: tuple[Segment, ...] = ()  # the shared segments its prompt starts with
 
 
 # -- events: what happened (plain data: built by a runtime, never changed) -------------------

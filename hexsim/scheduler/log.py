@@ -59,7 +59,7 @@ class DecisionLog:
         head = {"t": now, kind: name}
         if isinstance(item, StageReady):
             return [
-                head | {"query": item.query, "stage": item.stage, "index": i, **_fields(spec)}
+                head | {"query": item.query, "stage": item.stage, "index": i, **_spec(spec)}
                 for i, spec in enumerate(item.calls, item.first)
             ]
         record = dict(head)
@@ -74,7 +74,16 @@ class DecisionLog:
 
 
 _NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (*KINDS, CallSpec)}
+_SPEC = tuple(name for name in _NAMES[CallSpec] if name != "prefix")
 
 
 def _fields(item: object) -> dict:
     return {name: getattr(item, name) for name in _NAMES[type(item)]}
+
+
+def _spec(spec: CallSpec) -> dict:
+    """A call's description; of its shared prefix, only its length (a gateway's has a segment a block)."""
+    record = {name: getattr(spec, name) for name in _SPEC}
+    if spec.prefix:
+        record["prefix_tokens"] = sum(segment.tokens for segment in spec.prefix)
+    return record

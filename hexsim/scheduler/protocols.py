@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from hexsim.profiles.latency import Profile
+from hexsim.scheduler.cached_prefixes import CachedPrefixes
 from hexsim.scheduler.state import QueryState, ScheduledCall
 
 
@@ -28,6 +29,10 @@ class InstanceView(Protocol):
     @property
     def running(self) -> int:
         """Calls whose first token came back and that have not finished."""
+
+    @property
+    def prefixes(self) -> CachedPrefixes:
+        """What the core believes the instance's prefix cache holds, from the calls sent there."""
 
     def est_compute(self, call: ScheduledCall) -> float:
         """Estimated standalone compute time of `call` on this instance (estimated output)."""

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from hexsim.profiles.latency import Profile
+from hexsim.scheduler.cached_prefixes import CachedPrefixes
 from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.events import CallId, CallSpec
 
@@ -65,6 +66,10 @@ class InstanceState:
     foreign: int = 0  # requests the engine holds that the core did not admit there
     foreign_call: float = 0.0  # estimated seconds of compute of one such request
     held: list[tuple[float, int, ScheduledCall]] = field(default_factory=list)  # a heap: key, dispatch order
+    prefixes: CachedPrefixes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prefixes = CachedPrefixes(self.profile.kv_capacity_tokens_usable)
 
     @property
     def model(self) -> str:

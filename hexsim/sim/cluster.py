@@ -130,7 +130,7 @@ class SimulatedCluster:
         now, qid, runs = self.env.now, run.query.id, self.calls
         for i, call in enumerate(calls):
             runs[qid, index, i] = CallRun((qid, index, i), run, call, now)
-        specs = tuple([CallSpec(c.step, c.input_tokens, c.output_tokens) for c in calls])
+        specs = tuple([CallSpec(c.step, c.input_tokens, c.output_tokens, c.prefix) for c in calls])
         self.seam.send(StageReady(qid, index, specs))
 
     def _call_done(self, run: QueryRun) -> None:

@@ -12,6 +12,17 @@ class Segment:
     tokens: int
 
 
+def block_segments(items: Sequence[object], block: int, block_tokens: int | None = None) -> tuple[Segment, ...]:
+    """A prompt's full blocks of `block` items (tokens, or characters of text) as segments of
+    `block_tokens` tokens (default `block`) keyed by their content. Chained one after the other,
+    as a prefix cache chains each block to the one before, two prompts share segments exactly as
+    far as they begin alike, block by block (as vLLM's block hashes do)."""
+    full = len(items) - len(items) % block
+    size = block if block_tokens is None else block_tokens
+    pack = (lambda chunk: chunk) if isinstance(items, str) else tuple
+    return tuple(Segment(str(hash(pack(items[i : i + block]))), size) for i in range(0, full, block))
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """One LLM inference request: step name, prompt tokens and generated tokens.

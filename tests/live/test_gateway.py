@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
+from hexsim.live.call_body import read_body
 from tests.live.gateway_helpers import MODEL, FakeEngine, fake_engines, gateway_at, workflow
 
 BODY = {"model": MODEL, "prompt": [7] * 300, "max_tokens": 16}
@@ -191,3 +192,18 @@ def test_an_unknown_path_is_a_404_in_openai_shape(path):
     with fake_engines(FakeEngine()) as urls, gateway_at(urls, "vllm") as (url, _):
         response = httpx.post(f"{url}{path}", json=BODY)
     assert response.status_code == 404 and response.json()["error"]["code"] == 404
+
+
+def test_the_scheduler_learns_what_each_engine_caches_from_the_prompts_it_sent_there():
+    engines = FakeEngine(), FakeEngine()
+    with fake_engines(*engines) as urls, gateway_at(urls, "vllm") as (url, gateway):
+        schema = list(range(1000, 1064))  # four full blocks of 16 token ids
+        for own in (1, 2):  # round robin over the two engines: a100-0, then a100-1
+            assert post(url, body=BODY | {"prompt": schema + [own] * 20}).status_code == 200
+        text = "the schema " * 30  # 330 characters: five blocks of 64 characters, 16 tokens each
+        assert post(url, body=BODY | {"prompt": text + "first question"}).status_code == 200
+        instances = gateway.adapters[MODEL].seam.core.instances
+        probe = read_body(json.dumps({"model": MODEL, "prompt": schema + [9] * 40}).encode(), chat=False).prefix
+        text_probe = read_body(json.dumps({"model": MODEL, "prompt": text + "other"}).encode(), chat=False).prefix
+        assert [inst.prefixes.cached_tokens(probe) for inst in instances] == [64, 64]
+        assert [inst.prefixes.cached_tokens(text_probe) for inst in instances] == [5 * 16, 0]  # third call: a100-0

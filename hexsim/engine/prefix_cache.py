@@ -92,19 +92,14 @@ class PrefixCache:
         """Blocks of the longest cached run for a request of `tokens` tokens, and how many of them are free."""
         limit = (tokens - 1) // self.block
         hit = touched = 0
-        for node in self._walk(path):
-            take = min(node.present, limit - hit)
+        for node in path.nodes if path.own is None else [*path.nodes, path.own]:
+            take = node.present if node.present < limit - hit else limit - hit
             if take > node.hold:
                 touched += take - node.hold
             hit += take
             if take < node.owned or hit >= limit:
                 break
         return hit, touched
-
-    def _walk(self, path: Path):
-        yield from path.nodes
-        if path.own is not None:
-            yield path.own
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -170,28 +165,36 @@ class PrefixCache:
         old = path.held
         if upto == old:
             return
-        nodes = list(self._walk(path))
+        nodes = path.nodes if path.own is None else [*path.nodes, path.own]
         if upto < old:
-            nodes.reverse()
+            low, high = upto, old
+            nodes = reversed(nodes)
+        else:
+            low, high = old, upto
         for node in nodes:
             first, owned = node.first, node.owned
-            before = min(max(old - first, 0), owned)
-            after = min(max(upto - first, 0), owned)
+            if first >= high or first + owned <= low:
+                continue
+            before = old - first
+            before = 0 if before < 0 else owned if before > owned else before
+            after = upto - first
+            after = 0 if after < 0 else owned if after > owned else after
             if before == after:
                 continue
+            partial = node.partial
             if before == owned:
                 node.full -= 1
             elif before:
-                count = node.partial[before] - 1
+                count = partial[before] - 1
                 if count:
-                    node.partial[before] = count
+                    partial[before] = count
                 else:
-                    del node.partial[before]
+                    del partial[before]
             if after == owned:
                 node.full += 1
             elif after:
-                node.partial[after] = node.partial.get(after, 0) + 1
-            hold = owned if node.full else max(node.partial, default=0)
+                partial[after] = partial.get(after, 0) + 1
+            hold = owned if node.full else max(partial) if partial else 0
             if hold > node.hold:
                 if touch:
                     self._touch(node, hold)
@@ -229,9 +232,11 @@ class PrefixCache:
 
     def allocate(self, blocks: int) -> None:
         """Take `blocks` from the free pool: unhashed ones first, then the least recently freed cached ones."""
-        take = min(blocks, self.unhashed)
-        self.unhashed -= take
-        blocks -= take
+        if blocks <= self.unhashed:
+            self.unhashed -= blocks
+            return
+        blocks -= self.unhashed
+        self.unhashed = 0
         lru = self.lru
         while blocks:
             key = next(iter(lru))

@@ -20,7 +20,10 @@ def write(tmp_path: Path, text: str, name: str = "cluster.toml") -> Path:
 def instance(gpu: str, **extra) -> str:
     lines = ["[[instances]]", f'gpu = "{gpu}"']
     for key, value in extra.items():
-        lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
+        if isinstance(value, bool):
+            lines.append(f"{key} = {str(value).lower()}")
+        else:
+            lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
     return "\n".join(lines) + "\n"
 
 
@@ -62,6 +65,12 @@ def test_engine_urls_one_per_instance(tmp_path):
         "http://[::1]:9000",
         None,
     ]
+
+
+def test_prefix_caching_is_on_unless_an_instance_turns_it_off(tmp_path):
+    text = cluster_text(instance("A100", count=2), instance("L40S", prefix_caching=False))
+    cluster = load_cluster(write(tmp_path, text))
+    assert [i.prefix_caching for i in cluster.instances] == [True, True, False]
 
 
 def test_bundled_cluster_names_local_engines():

@@ -2,8 +2,11 @@
 
     python benchmarks/bench_simulator.py [--queries 10000] [--rate 0.2] [--policy lor]
 
-Reports wall time, simulated calls per second, engine events per call, and the wall-time
-change when every output length is doubled (the engine must not step through decoding).
+The queries carry CHESS's shared prompt segments (`prefixes/chess.toml`). Reports wall time,
+simulated calls per second, engine events per call, prefix cache hits, and the wall-time change
+when prefix caching is turned off, when every output length is doubled (the engine must not step
+through decoding) and when every prompt and segment is doubled (the prefix cache must not walk
+tokens).
 """
 
 import argparse
@@ -22,7 +25,8 @@ from hexsim.sim.simulate import simulate
 from hexsim.workload.arrivals import with_arrivals
 from hexsim.workload.chess_stats import default_stats
 from hexsim.workload.generator import generate_chess_trace
-from hexsim.workload.model import Query, Stage
+from hexsim.workload.model import Query, Segment, Stage
+from hexsim.workload.prefixes import with_prefix_model
 
 CLUSTER = Path(__file__).with_name("cluster8.toml")
 
@@ -30,6 +34,14 @@ CLUSTER = Path(__file__).with_name("cluster8.toml")
 def doubled(query: Query) -> Query:
     stages = tuple(Stage(tuple(replace(c, output_tokens=2 * c.output_tokens) for c in s.calls)) for s in query.stages)
     return replace(query, stages=stages)
+
+
+def longer_prompts(query: Query) -> Query:
+    def call(c):
+        prefix = tuple(Segment(s.key, 2 * s.tokens) for s in c.prefix)
+        return replace(c, input_tokens=2 * c.input_tokens, prefix=prefix)
+
+    return replace(query, stages=tuple(Stage(tuple(call(c) for c in s.calls)) for s in query.stages))
 
 
 def timed(cluster, queries, policy, slo):
@@ -48,26 +60,37 @@ def main() -> None:
     args = parser.parse_args()
 
     cluster = load_cluster(CLUSTER)
+    no_caching = replace(cluster, instances=tuple(replace(i, prefix_caching=False) for i in cluster.instances))
     policy = get_policy(args.policy)
-    trace = generate_chess_trace(default_stats(), args.queries, np.random.default_rng(0))
+    trace = with_prefix_model(generate_chess_trace(default_stats(), args.queries, np.random.default_rng(0)), "chess")
     queries = with_arrivals(trace, "poisson", args.rate, np.random.default_rng(0))
-    long_queries = [doubled(q) for q in queries]
+    cases = {
+        "as generated": (cluster, queries),
+        "caching off": (no_caching, queries),
+        "outputs x2": (cluster, [doubled(q) for q in queries]),
+        "prompts x2": (cluster, [longer_prompts(q) for q in queries]),
+    }
 
     table = Table(title=f"{args.queries} queries, {len(cluster.instances)} instances, {args.policy}, {args.rate} q/s")
-    for column in ("outputs", "calls", "wall s", "calls/s", "events/call", "p50 latency s"):
+    for column in ("case", "calls", "wall s", "calls/s", "events/call", "hit rate", "p50 latency s"):
         table.add_column(column, justify="right")
-    walls = []
-    for label, workload in (("as generated", queries), ("doubled", long_queries)):
-        runs = [timed(cluster, workload, policy, 1e9) for _ in range(args.repeat)]
+    walls = {}
+    for label, (spec, workload) in cases.items():
+        runs = [timed(spec, workload, policy, 1e9) for _ in range(args.repeat)]
         wall, records = min(runs, key=lambda r: r[0])
-        walls.append(wall)
+        walls[label] = wall
         calls = len(records.calls)
         events = sum(i.segments for i in records.instances) + len(records.queries)
+        hits = sum(i.prefix_hits for i in records.instances) / max(sum(i.prefix_queries for i in records.instances), 1)
         p50 = float(np.median([q.latency for q in records.queries]))
-        table.add_row(label, str(calls), f"{wall:.2f}", f"{calls / wall:,.0f}", f"{events / calls:.2f}", f"{p50:.1f}")
+        row = (label, str(calls), f"{wall:.2f}", f"{calls / wall:,.0f}", f"{events / calls:.2f}", f"{hits:.0%}")
+        table.add_row(*row, f"{p50:.1f}")
     console = Console()
     console.print(table)
-    console.print(f"wall-time change with doubled outputs: {walls[1] / walls[0] - 1:+.1%}")
+    base = walls["as generated"]
+    console.print(f"prefix caching on / off: {base / walls['caching off']:.2f}x wall time")
+    console.print(f"wall-time change with doubled outputs: {walls['outputs x2'] / base - 1:+.1%}")
+    console.print(f"wall-time change with doubled prompts: {walls['prompts x2'] / base - 1:+.1%}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ front), priority by `(priority, arrival)`; a full house never preempts for prior
 
 With prefix caching (vLLM's default) a request admitted finds the longest cached run of full
 blocks of its prompt and computes only the rest; blocks shared by running requests count once,
-and freed blocks keep their content until they are reused (`prefix_cache.py`).
+and freed blocks keep their content until they are reused (`prefix_cache.py`). As in vLLM, a
+block counts as cached once it is scheduled for computing, so calls admitted in one iteration
+share their common prefix.
 
 A runtime drives it: `plan()` the next step, let its time pass on its own clock, `finish()`
 it. Cost does not grow with batch size or output length. Decoding requests advance in lock
@@ -224,6 +226,10 @@ class Planner:
             chunks[r] = need
             scheduled += need
             free -= blocks
+        if self.cache is not None:
+            # After the preemptions: a request preempted in this step computes nothing.
+            for r, need in chunks.items():
+                self.cache.computed(r.path, r.kv + need)
         admitted: list[Request] = []
         if not preempted:
             budget = self.token_budget - self.n_dec - scheduled
@@ -239,6 +245,7 @@ class Planner:
                 r.target, r.kv, r.state = r.prompt + r.gen, hit * block, PREFILL
                 if r.path is not None:
                     self.used_blocks += self.cache.admit(r.path, r.target, hit, first_time=r.preemptions == 0)
+                    self.cache.computed(r.path, r.kv + need)
                 running[r] = None
                 self.prefilling.append(r)
                 admitted.append(r)
@@ -265,8 +272,6 @@ class Planner:
         self._finish_decoders(outcome)
         for r, need in prefills:
             r.kv += need
-            if r.path is not None:
-                self.cache.computed(r.path, r.kv)
             if r.kv < r.target:
                 continue
             r.gen += 1

@@ -3,7 +3,9 @@
 vLLM identifies each full KV block by a hash chained over every token before it
 (`v1/core/kv_cache_utils.py`). A new request takes the longest run of cached full blocks of its
 prompt (at most `prompt - 1` tokens, so the last token is always computed), holds them with a
-reference count, and computes the rest. Blocks become cached as they are filled. A freed block
+reference count, and computes the rest. Its blocks are cached as soon as they are allocated for
+the tokens scheduled (`allocate_slots` caches up to the tokens it is about to compute), so a
+request admitted later in the same step already hits them. A freed block
 that has a hash goes to the tail of the free queue and keeps its content until it is reused;
 one without a hash (a partly filled block) goes to the head, to be reused first. Blocks are
 allocated from the head, so cached content is evicted least recently freed first, and a request
@@ -113,7 +115,8 @@ class PrefixCache:
         return before - self.free
 
     def computed(self, path: Path, kv_tokens: int) -> None:
-        """The request has `kv_tokens` of its prompt in KV: its newly full path blocks become cached."""
+        """The request is scheduled to have `kv_tokens` of its prompt in KV: its newly full path
+        blocks become cached."""
         upto = min(kv_tokens // self.block, path.blocks)
         if path.dup or upto <= path.held:
             return

@@ -119,7 +119,7 @@ def test_two_running_calls_sharing_a_prefix_hold_its_blocks_once():
     plan = p.plan()
     assert [(r.handle, chunk) for r, chunk in plan.prefills] == [("b", 26)]
     p.finish(plan)
-    # a: 85 tokens in KV, six blocks; b: 91 tokens, six blocks; four of them are the shared ones.
+    # a: 84 tokens in KV, six blocks; b: 90 tokens, six blocks; four of them are the shared ones.
     assert first.kv == 84 and second.kv == 90
     assert p.used_blocks == p.kv_blocks_in_use() == 6 + 6 - 4
     check_cache(p)
@@ -204,3 +204,19 @@ def test_an_aborted_call_frees_its_blocks_and_leaves_its_prefix_cached():
     p.add("b", 84, 2, prefix=(Segment("s", 64),))
     drain(p, computed)
     assert computed == {"b": 20}
+
+
+def test_calls_admitted_in_one_iteration_share_the_prefix_the_first_is_computing():
+    # vLLM caches a block as soon as it is allocated for the tokens scheduled, so the second
+    # call, admitted after the first in the same step, hits the first's prefix blocks.
+    p = planner()
+    shared = (Segment("schema", 64),)
+    p.add("a", 84, 2, prefix=shared)
+    p.add("b", 90, 2, prefix=shared)
+    plan = p.plan()
+    assert [(r.handle, chunk) for r, chunk in plan.prefills] == [("a", 84), ("b", 26)]
+    p.finish(plan)
+    check_cache(p)
+    # a: 84 tokens in KV, six blocks; b: 90 tokens, six blocks; four of them are shared.
+    assert p.used_blocks == 6 + 6 - 4
+    assert {r.handle for r in drain(p)} == {"a", "b"} and p.cache.hits == 64

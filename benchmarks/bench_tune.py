@@ -29,7 +29,12 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     setup = Experiment.create(
-        load_cluster(default_cluster()), load_trace(args.trace), rates=(0.03,), seeds=(0, 1, 2), slo_scale=2.0
+        load_cluster(default_cluster()),
+        load_trace(args.trace),
+        base_slo_rule="chess",
+        rates=(0.03,),
+        seeds=(0, 1, 2),
+        slo_scale=2.0,
     )
     with tempfile.TemporaryDirectory() as folder:
         storage = f"journal:{Path(folder) / 'bench.log'}"

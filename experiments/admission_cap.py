@@ -43,7 +43,9 @@ def main() -> None:
 
     paths = trace_paths()
     queries = pooled_queries(paths)
-    setup = Experiment.create(load_cluster(default_cluster()), queries, rates=(RATE,), seeds=SEEDS)
+    setup = Experiment.create(
+        load_cluster(default_cluster()), queries, base_slo_rule="chess", rates=(RATE,), seeds=SEEDS
+    )
     slo = setup.base_slo
 
     deadlines: dict[tuple[str, int, float], float] = {}

@@ -5,6 +5,10 @@ DEFAULT_SLO_SCALE = 2.0
 THROUGHPUT_SLO_SCALE = 3.0  # CHESS queries with many revise rounds take over twice the base SLO even alone
 DEFAULT_MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 
+# The base SLO: the trace's own queries alone (default), or the paper's standard CHESS workflow alone.
+BASE_SLO_RULES = ("trace", "chess")
+DEFAULT_BASE_SLO = "trace"
+
 ARRIVAL_PROCESSES = ("poisson", "gamma", "trace")
 OBJECTIVES = {"attainment": "maximize", "deadline": "minimize", "throughput": "maximize"}
 SAMPLERS = ("tpe", "gp", "cmaes")

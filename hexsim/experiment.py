@@ -2,7 +2,9 @@
 
 A cluster, a trace and the scheduler's template and configuration; arrivals drawn from a
 process at each of `rates` (queries/s), once per seed; an end-to-end SLO of `slo_scale`
-base SLOs. Picklable, so worker processes can rebuild it.
+base SLOs, the base SLO derived by `base_slo_rule` (see `hexsim.metrics.base_slo`: `trace`,
+the trace's queries alone, or `chess`, the paper's standard CHESS workflow alone).
+Picklable, so worker processes can rebuild it.
 """
 
 from dataclasses import dataclass, replace
@@ -10,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hexsim.cluster import ClusterSpec
-from hexsim.defaults import DEFAULT_RATE, DEFAULT_SLO_SCALE
-from hexsim.metrics.base_slo import base_slo
+from hexsim.defaults import DEFAULT_BASE_SLO, DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.metrics.base_slo import cluster_base_slo
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.template import WorkflowTemplate, default_template
 from hexsim.workload.arrivals import with_arrivals
@@ -31,6 +33,7 @@ class Experiment:
     arrivals: str = "poisson"
     cv: float = 2.0
     target: float = 0.95
+    base_slo_rule: str = "chess"  # how `base_slo` was derived: "trace" or "chess"
 
     @property
     def slo(self) -> float:
@@ -39,16 +42,31 @@ class Experiment:
 
     @classmethod
     def create(
-        cls, cluster: ClusterSpec, queries, template: WorkflowTemplate | None = None, **settings
+        cls,
+        cluster: ClusterSpec,
+        queries,
+        template: WorkflowTemplate | None = None,
+        base_slo_rule: str = DEFAULT_BASE_SLO,
+        **settings,
     ) -> "Experiment":
-        """An experiment whose base SLO is the standard CHESS workflow's, averaged over `cluster`'s instances."""
+        """An experiment whose base SLO follows `base_slo_rule` on `cluster`'s instances serving its model:
+        `trace` (default), the mean standalone latency of `queries`; `chess`, the standard CHESS workflow's."""
+        queries = tuple(queries)
         return cls(
             cluster=cluster,
-            queries=tuple(queries),
+            queries=queries,
             template=template or default_template(),
-            base_slo=base_slo(inst.profile for inst in cluster.instances),
+            base_slo=cluster_base_slo(cluster, queries, base_slo_rule),
+            base_slo_rule=base_slo_rule,
             **settings,
         )
+
+    def with_queries(self, queries) -> "Experiment":
+        """The experiment on other queries; under the `trace` rule, with their base SLO."""
+        queries = tuple(queries)
+        if self.base_slo_rule != "trace":
+            return replace(self, queries=queries)
+        return replace(self, queries=queries, base_slo=cluster_base_slo(self.cluster, queries, "trace"))
 
     def with_policy(self, name: str) -> "Experiment":
         return replace(self, config=replace(self.config, policy=name))
@@ -59,4 +77,3 @@ class Experiment:
         A seed's gaps are the same at every rate, scaled by 1/rate: rates share randomness.
         """
         return with_arrivals(list(self.queries), self.arrivals, rate, np.random.default_rng(seed), cv=self.cv)
-

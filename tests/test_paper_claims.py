@@ -19,7 +19,9 @@ def test_hexgen_has_lower_deadline_and_higher_throughput_than_vllm(trace):
     path = SHARED / f"chess_bird_trace{trace}.json"
     if not path.is_file():
         pytest.skip("the shared traces are not beside this checkout")
-    setup = Experiment.create(load_cluster(default_cluster()), load_trace(path), rates=(0.03,), slo_scale=3.0)
+    setup = Experiment.create(
+        load_cluster(default_cluster()), load_trace(path), base_slo_rule="chess", rates=(0.03,), slo_scale=3.0
+    )
     results = compare_trace(setup, ["vllm", "hexgen"])
     vllm, hexgen = results["vllm"], results["hexgen"]
     assert latency_deadline(hexgen.by_rate[0], 0.95) < latency_deadline(vllm.by_rate[0], 0.95)

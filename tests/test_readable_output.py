@@ -121,7 +121,11 @@ def test_simulate_prints_every_number_of_its_report(capsys, console, trace):
     mean_wait = table(block(text, "Queue wait per step, mean", "Queue wait per step, P95"))
     p95_wait = table(block(text, "Queue wait per step, P95"))
     base = report["base_slo_s"]
-    for path, value in [(("base_slo_s",), f"Base SLO {base:.1f} s"), (("slo_scale",), "at SLO scale 1.8 (")]:
+    for path, value in [
+        (("base_slo_s",), f"Base SLO {base:.1f} s"),
+        (("base_slo_rule",), f"Base SLO {base:.1f} s (trace): the mean standalone latency of the trace's queries"),
+        (("slo_scale",), "at SLO scale 1.8 ("),
+    ]:
         assert value in " ".join(text.split())
         checked.add(path)
     for key, value in report["setup"].items():
@@ -193,7 +197,7 @@ def test_compare_prints_every_number_of_its_report_at_every_rate(console, compar
 
     rates = report["setup"]["rates"]
     for path, value in [
-        (("base_slo_s",), f"base SLO {report['base_slo_s']:.1f} s"),
+        (("base_slo_rule",), "(trace): the mean standalone latency of the trace's queries"),
         (("slo_scale",), "within 3 x base SLO"),
         (("target",), "with 95% of the queries"),
         (("setup", "cluster"), "paper.toml"),
@@ -226,6 +230,8 @@ def test_compare_prints_every_number_of_its_report_at_every_rate(console, compar
             )
         )
         checked.add(("traces", stem, "reference_rate"))
+        assert f"{name}: Base SLO {t['base_slo_s']:.1f} s (trace)" in flat
+        checked.add(("traces", stem, "base_slo_s"))
         for policy, p in t["policies"].items():
             for rate, r in p["by_rate"].items():
                 for where, shown in [(("by_rate", rate), r), ((), p if rate == f"{rates[0]:g}" else None)]:
@@ -397,7 +403,7 @@ def test_a_live_report_leaves_out_what_a_client_cannot_see(console):
     run_records = RunRecords("live", (QueryRecord("q", 0.0, 10.0, 3.0, 1),), calls, (), 3.0)
     summary = policy_summary(run_records, 5.0, (1.0, 2.0))
     setup = {"cluster": "c.toml", "instances": 4, "trace": "t.json", "arrivals": "poisson", "seed": 0}
-    render_report(simulate_report(5.0, 2.0, {"live": summary}, setup), console)
+    render_report(simulate_report(5.0, 2.0, {"live": summary}, setup, "trace"), console)
     text = text_of(console)
     assert "Instance utilisation" not in text and "Queue wait" not in text
     assert table(block(text, "Latency and completion"))["preemptions"]["live"] == "-"

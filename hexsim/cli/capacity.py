@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
     add_config,
     add_rate,
@@ -41,6 +42,7 @@ def add_parser(subparsers) -> None:
     add_trace(p)
     add_rate(p, DEFAULT_RATE)
     add_slo_scale(p, DEFAULT_SLO_SCALE)
+    add_base_slo(p)
     p.add_argument("--target", type=positive_float, default=0.95, help="attainment to meet (default 0.95)")
     p.add_argument("--gpus", default="A100,L40S,A6000", help="comma-separated GPU types (default A100,L40S,A6000)")
     p.add_argument(
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         config=config,
         rates=(args.rate,),
         target=args.target,
+        base_slo_rule=args.base_slo,
     )
     total = len(candidates(types, prices, args.max_per_type))
     with lazy_progress(err, "simulating clusters", total) as bar:
@@ -112,6 +115,7 @@ def render(
     """The clusters that meet the target, cheapest first: instances of each GPU type, price and attainment."""
     from rich.text import Text
 
+    from hexsim.metrics.report import describe_base_slo
     from hexsim.metrics.tables import print_table
 
     console.print(
@@ -120,6 +124,7 @@ def render(
             f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s) at {e.rates[0]:g} q/s."
         )
     )
+    console.print(Text(describe_base_slo(e.base_slo, e.base_slo_rule, "one instance of each GPU type")))
     console.print()
     if not feasible:
         return

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
     add_cluster,
     add_config,
@@ -55,6 +56,7 @@ def add_parser(subparsers) -> None:
         "SLO scale at which throughput is measured (CHESS queries with many revise rounds take over twice "
         "the base SLO even alone)",
     )
+    add_base_slo(p)
     add_seed(p, "first random seed of the arrival process")
     p.add_argument(
         "--seeds",
@@ -78,10 +80,10 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
 
     out = output_folder("--out", args.out) if args.out is not None else None
 
-    from dataclasses import replace
     from itertools import count
 
     from hexsim.cli import setup
+    from hexsim.experiment import Experiment
     from hexsim.metrics.overload import CONSEQUENCE, overloaded
     from hexsim.metrics.report import report_json
     from hexsim.metrics.summary import DEFAULT_SCALES
@@ -98,9 +100,18 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         setup.check_calls_fit(paths[name], queries, cluster)
     files = {name: path.name for name, path in paths.items()}
     policies = [get_policy(name).name for name in (args.policy or list(POLICIES))]
-    # Everything but the queries is the same for every trace.
-    experiment = setup.load_experiment(args, cluster, [], config=setup.scheduler_config(args), rates=tuple(args.rates))
-    per_trace = {name: replace(experiment, queries=tuple(queries)) for name, queries in traces.items()}
+    # Everything but the queries (and, under the trace rule, the base SLO) is the same for every trace.
+    experiment = Experiment.create(
+        cluster,
+        next(iter(traces.values())),
+        setup.template(args),
+        base_slo_rule=args.base_slo,
+        config=setup.scheduler_config(args),
+        rates=tuple(args.rates),
+        seeds=setup.seeds(args),
+        slo_scale=args.slo_scale,
+    )
+    per_trace = {name: experiment.with_queries(queries) for name, queries in traces.items()}
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
 
     # The throughput search takes as many simulations as its bracketing needs: the bar counts
@@ -118,7 +129,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
                 )
                 bar.advance()
     report = {
-        "base_slo_s": round(experiment.base_slo, 6),
+        "base_slo_rule": experiment.base_slo_rule,
         "slo_scale": args.slo_scale,
         "target": experiment.target,
         "setup": {
@@ -130,7 +141,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "traces": {name: trace_report(per_trace[name], scales, r) for name, r in results.items()},
     }
     if out is not None:
-        write_outputs(out, experiment, results, report, files, cluster_file.name)
+        write_outputs(out, per_trace, results, report, files, cluster_file.name)
     if args.json:
         print(report_json(report))
     else:
@@ -155,28 +166,32 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
                 )
 
 
-def write_outputs(out: Path, experiment: Experiment, results: dict, report: dict, files: dict, cluster: str) -> None:
+def write_outputs(
+    out: Path, per_trace: dict[str, Experiment], results: dict, report: dict, files: dict, cluster: str
+) -> None:
     """report.json and the figures: attainment and latency panels per trace and rate, throughput per trace."""
     from hexsim.atomic import atomic_write_text
     from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
     from hexsim.metrics.report import report_json
 
+    experiment = next(iter(per_trace.values()))
     rates = experiment.rates
     panels = {
         f"{files[trace]}, {rate:g} q/s": {p: r.by_rate[i] for p, r in by_policy.items()}
         for trace, by_policy in results.items()
         for i, rate in enumerate(rates)
     }
+    bases = {f"{files[trace]}, {rate:g} q/s": per_trace[trace].base_slo for trace in results for rate in rates}
     # One row of panels per trace, one column per rate.
     columns = min(len(rates), 4) if len(rates) > 1 else None
-    plot_attainment(out / "attainment.png", panels, experiment.base_slo, f"SLO attainment on {cluster}", columns)
+    plot_attainment(out / "attainment.png", panels, bases, f"SLO attainment on {cluster}", columns)
     plot_latency_cdf(out / "latency_cdf.png", panels, f"End-to-end latency on {cluster}", columns)
     throughput = {files[t]: {p: r.throughput for p, r in by_policy.items()} for t, by_policy in results.items()}
     plot_throughput(
         out / "throughput.png",
         throughput,
-        f"Throughput: highest rate with {experiment.target:.0%} of queries within {experiment.slo_scale:g} x base SLO "
-        f"({experiment.slo:.1f} s), on {cluster}",
+        f"Throughput: highest rate with {experiment.target:.0%} of queries within "
+        f"{experiment.slo_scale:g} x base SLO ({experiment.base_slo_rule}), on {cluster}",
     )
     atomic_write_text(out / "report.json", report_json(report) + "\n")
 
@@ -185,11 +200,11 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
     """Every number of the report, policies side by side: a table per trace and rate, one of throughput per trace."""
     from rich.text import Text
 
-    from hexsim.metrics.report import DEADLINE_LEGEND, describe_config, seconds, times_base
+    from hexsim.metrics.report import DEADLINE_LEGEND, describe_base_slo, describe_config, seconds, times_base
     from hexsim.metrics.tables import print_table
     from hexsim.sim.comparison import BASELINES
 
-    base, scale, setup = report["base_slo_s"], report["slo_scale"], report["setup"]
+    rule, scale, setup = report["base_slo_rule"], report["slo_scale"], report["setup"]
     seeds = setup["seeds"]
     config = describe_config({k: v for k, v in setup["config"].items() if k != "policy"})
     samples = (
@@ -197,14 +212,12 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
         if len(seeds) > 1
         else f"one arrival sample (seed {seeds[0]})"
     )
-    console.print(
-        Text(
-            f"{setup['cluster']}: base SLO {base:.1f} s (the standard CHESS workflow alone, averaged over the "
-            f"cluster); scheduler settings {config}; {samples}."
-        )
-    )
+    console.print(Text(f"{setup['cluster']}: scheduler settings {config}; {samples}."))
     console.print()
     for trace, t in report["traces"].items():
+        base = describe_base_slo(t["base_slo_s"], rule, "the cluster's instances")
+        console.print(Text(f"{files[trace]}: {base}."))
+        console.print()
         policies = t["policies"]
         names = list(policies)
         rates = list(policies[names[0]]["by_rate"])

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
     add_cluster,
     add_rate,
@@ -87,6 +88,7 @@ def add_parser(subparsers) -> None:
     )
     add_seed(p, "random seed of the arrival process and of the prompts' token ids")
     add_slo_scale(p, DEFAULT_SLO_SCALE)
+    add_base_slo(p)
     p.add_argument(
         "--queries", type=positive_int, metavar="N", help="replay the first N queries of the trace (default: all)"
     )
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         slo_scale=args.slo_scale,
         arrivals=args.arrivals,
         cv=args.cv,
+        base_slo_rule=args.base_slo,
     )
     queries = experiment.sample(args.rate, args.seed)
     model = run_async(served_model(args.target, args.model))
@@ -199,7 +202,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "time_scale": args.time_scale,
     }
     summaries = {name: policy_summary(records, experiment.base_slo, scales)}
-    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup)
+    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup, experiment.base_slo_rule)
     if args.json:
         print(report_json(report))
     else:

@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
     add_cluster,
     add_config,
@@ -51,6 +52,7 @@ def add_parser(subparsers) -> None:
     )
     add_policies(p, "policy to run")
     add_slo_scale(p, DEFAULT_SLO_SCALE)
+    add_base_slo(p)
     add_seed(p, "random seed of the arrival process")
     add_config(p)
     add_template(p)
@@ -97,6 +99,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         rates=(args.rate,),
         arrivals=args.arrivals,
         cv=args.cv,
+        base_slo_rule=args.base_slo,
     )
     queries = experiment.sample(args.rate, args.seed)
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "arrivals": arrivals,
         "seed": args.seed,
     }
-    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup)
+    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup, experiment.base_slo_rule)
     if timeline is not None:
         write_timeline(timeline, events)
     if args.json:

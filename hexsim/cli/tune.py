@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
     add_cluster,
     add_rate,
@@ -45,6 +46,7 @@ def add_parser(subparsers) -> None:
         "--rates", nargs="+", type=positive_float, metavar="QPS", help="several arrival rates (overrides --rate)"
     )
     add_slo_scale(p, DEFAULT_SLO_SCALE)
+    add_base_slo(p)
     p.add_argument(
         "--objective",
         choices=list(OBJECTIVES),
@@ -88,7 +90,12 @@ def build_setup(args: argparse.Namespace) -> TuneSetup:
 
     config = SchedulerConfig(policy=get_policy(args.policy).name)
     experiment = setup.load_experiment(
-        args, setup.cluster(args), setup.trace(args), config=config, rates=tuple(args.rates or [args.rate])
+        args,
+        setup.cluster(args),
+        setup.trace(args),
+        config=config,
+        rates=tuple(args.rates or [args.rate]),
+        base_slo_rule=args.base_slo,
     )
     return TuneSetup(
         experiment=experiment,
@@ -133,10 +140,15 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
 
 
 def render(complete: list[FrozenTrial], setup: TuneSetup, console: Console) -> None:
-    """The five best trials: their hyperparameters and objective value."""
+    """The base SLO, and the five best trials: their hyperparameters and objective value."""
+    from rich.text import Text
+
+    from hexsim.metrics.report import describe_base_slo
     from hexsim.metrics.tables import print_table
 
     e = setup.experiment
+    console.print(Text(describe_base_slo(e.base_slo, e.base_slo_rule, f"the {len(e.cluster.instances)} instances")))
+    console.print()
     reverse = OBJECTIVES[setup.objective] == "maximize"
     rates = ", ".join(f"{r:g}" for r in e.rates)
     best = sorted(complete, key=lambda t: t.value, reverse=reverse)[:5]

@@ -68,18 +68,24 @@ def _legend(fig: Figure, ax) -> None:
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, handlelength=4)
 
 
-def plot_attainment(path: Path, runs: Runs, base_slo: float, title: str, columns: int | None = None) -> None:
-    """One panel per entry of `runs`, titled with its key: attainment against SLO scale, a line per policy."""
+def plot_attainment(
+    path: Path, runs: Runs, base_slo: float | Mapping[str, float], title: str, columns: int | None = None
+) -> None:
+    """One panel per entry of `runs`, titled with its key: attainment against SLO scale, a line per policy.
+
+    `base_slo` is one for every panel, or each panel's by its key.
+    """
     fig, axes = _grid(len(runs), columns)
     scales = np.linspace(0.25, 6.0, 47)
     for ax, (panel, policies) in zip(axes, runs.items(), strict=False):
+        base = base_slo[panel] if isinstance(base_slo, Mapping) else base_slo
         for i, (policy, queries) in enumerate(policies.items()):
-            curve = [attainment(queries, s * base_slo) for s in scales]
+            curve = [attainment(queries, s * base) for s in scales]
             ax.plot(scales, curve, label=policy, **_style(i, len(policies)))
         _target_line(ax, f"{TARGET:.0%} attainment")
         ax.set(
             title=f"{panel}\nSLO attainment by SLO scale",
-            xlabel=f"SLO scale (x base SLO {base_slo:.1f} s)",
+            xlabel=f"SLO scale (x base SLO {base:.1f} s)",
             ylabel="share of queries within the SLO",
             ylim=(0, 1.02),
         )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.text import Text
 
+from hexsim.metrics.base_slo import DESCRIPTIONS
 from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 from hexsim.metrics.summary import (
     attainment,
@@ -64,9 +65,13 @@ def _total_preemptions(calls: Sequence[CallRecord]) -> int | None:
     return None if None in counts else sum(counts)
 
 
-def simulate_report(base_slo: float, slo_scale: float, summaries: Mapping[str, dict], setup: Mapping) -> dict:
+def simulate_report(
+    base_slo: float, slo_scale: float, summaries: Mapping[str, dict], setup: Mapping, base_slo_rule: str
+) -> dict:
+    """The report of a run; `base_slo_rule` names how the base SLO was derived ("trace" or "chess")."""
     return {
         "base_slo_s": round(base_slo, 6),
+        "base_slo_rule": base_slo_rule,
         "slo_scale": slo_scale,
         "setup": dict(setup),
         "policies": dict(summaries),
@@ -92,6 +97,11 @@ def describe_config(config: Mapping) -> str:
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in config.items())
 
 
+def describe_base_slo(base_slo: float, rule: str, instances: str) -> str:
+    """`Base SLO 57.2 s (chess): a standard CHESS workflow alone, averaged over the 4 instances`."""
+    return f"Base SLO {base_slo:.1f} s ({rule}): {DESCRIPTIONS[rule]}, averaged over {instances}"
+
+
 DEADLINE_LEGEND = (
     "deadline pN: the smallest SLO that N% of the queries meet (- when more than 100-N% never finished); "
     "x base: the same in base SLOs."
@@ -104,11 +114,7 @@ def render_report(report: dict, console: Console) -> None:
     policies = report["policies"]
     names = list(policies)
     console.print(Text(f"{setup['trace']} on {setup['cluster']}, {setup['arrivals']}, seed {setup['seed']}"))
-    console.print(
-        Text(
-            f"Base SLO {base:.1f} s: a standard CHESS workflow alone, averaged over the {setup['instances']} instances"
-        )
-    )
+    console.print(Text(describe_base_slo(base, report["base_slo_rule"], f"the {setup['instances']} instances")))
     console.print()
     scales = list(policies[names[0]]["attainment"])
     print_table(

@@ -80,4 +80,4 @@ def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[
                     "deadline_p99": _ratio(latency_deadline(other.by_rate[0], 0.99), latency_deadline(first, 0.99)),
                     "throughput_p95": _ratio(result.throughput, other.throughput),
                 }
-    return {"reference_rate": rates[0], "policies": policies}
+    return {"base_slo_s": round(experiment.base_slo, 6), "reference_rate": rates[0], "policies": policies}

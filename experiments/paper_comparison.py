@@ -24,6 +24,7 @@ from hexsim.resources import bundled_dir
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import POLICIES
 from hexsim.sim.comparison import compare_trace, trace_report
+from hexsim.sim.throughput import SPAN_SLOS
 from hexsim.workload.traces import load_trace
 from traces import trace_paths
 
@@ -63,7 +64,8 @@ def main() -> None:
         f"Traces: {', '.join(workloads)}. Policies: {', '.join(POLICIES)} with the default "
         f"`[scheduler]` config ({SchedulerConfig()}). Deadlines are latency deadlines at 95% "
         f"attainment; throughput is the highest Poisson rate with 95% of queries within "
-        f"{args.slo_scale:g} x base SLO. The base SLO is the standard CHESS workflow's standalone latency. "
+        f"{args.slo_scale:g} x base SLO under sustained load (queries resampled from the trace, arriving over "
+        f"at least {SPAN_SLOS} SLOs). The base SLO is the standard CHESS workflow's standalone latency. "
         "Ratios: baseline deadline / policy deadline, policy throughput / baseline throughput (> 1: the policy "
         "is better). Mean and max over traces "
         f"and rates (throughput: over traces). Every number pools the queries of {args.seeds} arrival "

@@ -10,8 +10,14 @@ from hexsim import progress
 from hexsim.cli import main
 from hexsim.metrics import plots
 from hexsim.resources import default_trace
-from hexsim.sim import comparison
+from hexsim.sim import comparison, throughput
 from hexsim.workload.traces import load_trace, save_trace
+
+
+@pytest.fixture(autouse=True)
+def short_sustained_samples(monkeypatch):
+    """These tests are about what compare prints and writes: a throughput search over short samples will do."""
+    monkeypatch.setattr(throughput, "SPAN_SLOS", 5)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +82,10 @@ def test_the_progress_total_is_the_work_to_do(monkeypatch, capsys, traces):
     from contextlib import nullcontext
 
     simulations = []
-    original = comparison.run_experiment
-    monkeypatch.setattr(comparison, "run_experiment", lambda *a: simulations.append(a) or original(*a))
+    replayed = comparison.run_experiment
+    monkeypatch.setattr(comparison, "run_experiment", lambda *a: simulations.append(a) or replayed(*a))
+    sustained = throughput.run_sustained
+    monkeypatch.setattr(throughput, "run_sustained", lambda *a: simulations.append(a) or sustained(*a))
     monkeypatch.setattr(progress, "lazy_progress", recorded)
     args = ["compare", "--trace", traces[0], "--trace", traces[1], "--rates", "0.03", "0.05", "--seeds", "2"]
     assert main([*args, "--policy", "vllm", "--policy", "lor", "--policy", "hexgen", "--json"]) == 0

@@ -14,6 +14,7 @@ from hexsim.workload.traces import load_trace
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "traces"
 
 
+@pytest.mark.slow  # each a throughput search under sustained load for two policies
 @pytest.mark.parametrize("trace", [1, 2, 3])
 def test_hexgen_has_lower_deadline_and_higher_throughput_than_vllm(trace):
     path = SHARED / f"chess_bird_trace{trace}.json"

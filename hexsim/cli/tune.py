@@ -51,7 +51,8 @@ def add_parser(subparsers) -> None:
         "--objective",
         choices=list(OBJECTIVES),
         default="attainment",
-        help="attainment at the SLO (default), latency deadline at 95%%, or throughput at 95%%",
+        help="attainment at the SLO (default), latency deadline at 95%%, or throughput at 95%% (under sustained "
+        "load, as compare measures it)",
     )
     p.add_argument("--policy", default="hexgen", help="policy whose hyperparameters to tune (default hexgen)")
     p.add_argument(

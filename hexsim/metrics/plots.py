@@ -117,8 +117,14 @@ def plot_latency_cdf(path: Path, runs: Runs, title: str, columns: int | None = N
     save_figure(fig, path)
 
 
-def plot_throughput(path: Path, throughput: Mapping[str, Mapping[str, float]], title: str) -> None:
-    """A group of bars per trace, a bar per policy, each labelled with its rate."""
+def plot_throughput(
+    path: Path,
+    throughput: Mapping[str, Mapping[str, float]],
+    title: str,
+    bounds: Mapping[str, Mapping[str, str | None]] | None = None,
+) -> None:
+    """A group of bars per trace, a bar per policy, each labelled with its rate: `>= rate` where `bounds` says
+    the rate is a lower bound ("at_least"), `< rate` an upper one ("at_most")."""
     traces = list(throughput)
     policies = list(next(iter(throughput.values())))
     width = 0.8 / len(policies)
@@ -135,7 +141,9 @@ def plot_throughput(path: Path, throughput: Mapping[str, Mapping[str, float]], t
             hatch=("", "//", "..", "xx", "\\\\")[i % 5],
             edgecolor="white",
         )
-        ax.bar_label(bars, fmt="%.4f", fontsize=7, rotation=90, padding=2)
+        marks = [{"at_least": ">= ", "at_most": "< "}.get((bounds or {}).get(t, {}).get(policy), "") for t in traces]
+        labels = [f"{mark}{throughput[t][policy]:.4f}" for mark, t in zip(marks, traces, strict=True)]
+        ax.bar_label(bars, labels=labels, fontsize=7, rotation=90, padding=2)
     ax.set_xticks(x + width * (len(policies) - 1) / 2, traces)
     ax.margins(y=0.15)
     ax.set(ylabel="queries/s", title=title)

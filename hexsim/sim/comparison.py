@@ -1,5 +1,8 @@
 """Compare policies the way the paper does: attainment curves, latency deadlines and
-throughput at an attainment target, per trace, with ratios against the baselines."""
+throughput at an attainment target, per trace, with ratios against the baselines.
+
+Attainment and deadlines are those of the trace replayed at each of the experiment's rates;
+throughput is measured under sustained load (`hexsim.sim.throughput`)."""
 
 import math
 from collections.abc import Callable, Sequence
@@ -8,19 +11,26 @@ from dataclasses import dataclass
 from hexsim.experiment import Experiment
 from hexsim.metrics.records import QueryRecord
 from hexsim.metrics.report import deadline_summary, json_seconds
-from hexsim.metrics.summary import attainment, completed_percentiles, latency_deadline
-from hexsim.metrics.throughput import max_rate
+from hexsim.metrics.summary import completed_percentiles, latency_deadline
+from hexsim.metrics.throughput import Throughput
 from hexsim.sim.simulate import run_experiment
+from hexsim.sim.throughput import sustained_throughput
 
 BASELINES = ("vllm", "lor")
 
 
 @dataclass(frozen=True)
 class PolicyResult:
-    """Query records at each of the experiment's rates (every seed's, pooled), and the throughput at the target."""
+    """Query records at each of the experiment's rates (every seed's, pooled), and the throughput at the target
+    under sustained load (`bound`: None, or "at_least" / "at_most" where the search met its cap or floor)."""
 
     by_rate: tuple[tuple[QueryRecord, ...], ...]
     throughput: float
+    bound: str | None = None
+
+    @property
+    def found(self) -> Throughput:
+        return Throughput(self.throughput, self.bound)
 
 
 def run_at_rate(experiment: Experiment, rate: float, on_simulation: Callable[[], None]) -> tuple[QueryRecord, ...]:
@@ -33,20 +43,19 @@ def run_at_rate(experiment: Experiment, rate: float, on_simulation: Callable[[],
 
 
 def compare_trace(
-    experiment: Experiment, policies: Sequence[str], on_simulation: Callable[[], None] = lambda: None
+    experiment: Experiment,
+    policies: Sequence[str],
+    on_simulation: Callable[[], None] = lambda: None,
+    max_queries: int | None = None,
 ) -> dict[str, PolicyResult]:
-    """Every policy at every rate, and its throughput at the attainment target (of the pooled seeds)."""
+    """Every policy at every rate, and its throughput at the attainment target under sustained load (of the
+    pooled seeds; samples of at most `max_queries` queries, default `hexsim.sim.throughput.MAX_QUERIES`)."""
     results = {}
     for name in policies:
         run = experiment.with_policy(name)
-        runs = {rate: run_at_rate(run, rate, on_simulation) for rate in run.rates}
-
-        def attained(rate: float, run: Experiment = run, runs: dict = runs) -> float:
-            records = runs[rate] if rate in runs else run_at_rate(run, rate, on_simulation)
-            return attainment(records, run.slo)
-
-        by_rate = tuple(runs[rate] for rate in run.rates)
-        results[name] = PolicyResult(by_rate, max_rate(attained, run.target, run.rates[0]))
+        by_rate = tuple(run_at_rate(run, rate, on_simulation) for rate in run.rates)
+        found = sustained_throughput(run, on_simulation, max_queries)
+        results[name] = PolicyResult(by_rate, found.rate, found.bound)
     return results
 
 
@@ -54,6 +63,13 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     if math.isinf(numerator) or math.isinf(denominator) or denominator == 0:
         return None
     return round(numerator / denominator, 4)
+
+
+def _throughput_ratio(policy: PolicyResult, baseline: PolicyResult) -> float | None:
+    """The policy's throughput over the baseline's; None where either is only a bound."""
+    if policy.bound is not None or baseline.bound is not None:
+        return None
+    return _ratio(policy.throughput, baseline.throughput)
 
 
 def rate_summary(experiment: Experiment, scales: Sequence[float], queries: Sequence[QueryRecord]) -> dict:
@@ -69,7 +85,11 @@ def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[
         by_rate = {
             f"{rate:g}": rate_summary(experiment, scales, qs) for rate, qs in zip(rates, result.by_rate, strict=True)
         }
-        policies[name] = {**by_rate[f"{rates[0]:g}"], "throughput_p95_qps": round(result.throughput, 6)}
+        policies[name] = {
+            **by_rate[f"{rates[0]:g}"],
+            "throughput_p95_qps": round(result.throughput, 6),
+            "throughput_p95_bound": result.bound,
+        }
         policies[name]["by_rate"] = by_rate
         first = result.by_rate[0]
         for baseline in BASELINES:
@@ -78,6 +98,6 @@ def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[
                 policies[name][f"ratios_vs_{baseline}"] = {
                     "deadline_p95": _ratio(latency_deadline(other.by_rate[0], 0.95), latency_deadline(first, 0.95)),
                     "deadline_p99": _ratio(latency_deadline(other.by_rate[0], 0.99), latency_deadline(first, 0.99)),
-                    "throughput_p95": _ratio(result.throughput, other.throughput),
+                    "throughput_p95": _throughput_ratio(result, other),
                 }
     return {"base_slo_s": round(experiment.base_slo, 6), "reference_rate": rates[0], "policies": policies}

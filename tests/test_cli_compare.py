@@ -82,8 +82,8 @@ def test_the_progress_total_is_the_work_to_do(monkeypatch, capsys, traces):
     from contextlib import nullcontext
 
     simulations = []
-    replayed = comparison.run_experiment
-    monkeypatch.setattr(comparison, "run_experiment", lambda *a: simulations.append(a) or replayed(*a))
+    replayed = comparison.run_records
+    monkeypatch.setattr(comparison, "run_records", lambda *a: simulations.append(a) or replayed(*a))
     sustained = throughput.run_sustained
     monkeypatch.setattr(throughput, "run_sustained", lambda *a: simulations.append(a) or sustained(*a))
     monkeypatch.setattr(progress, "lazy_progress", recorded)

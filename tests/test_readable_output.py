@@ -96,7 +96,7 @@ def times(value) -> str:
 @pytest.fixture(scope="module")
 def trace(tmp_path_factory):
     path = tmp_path_factory.mktemp("trace") / "small_trace.jsonl"
-    save_trace(load_trace(default_trace())[:30], path)
+    save_trace(load_trace(default_trace(), prefix_model="chess")[:30], path)  # with CHESS prefix segments
     return path
 
 
@@ -119,7 +119,9 @@ def test_simulate_prints_every_number_of_its_report(capsys, console, trace):
 
     attainment = table(block(text, "SLO attainment", "Latency and completion"))
     latency = table(block(text, "Latency and completion", "Instance utilisation"))
-    instances = table(block(text, "Instance utilisation", "Queue wait per step, mean"))
+    instances = table(block(text, "Instance utilisation", "Prefix cache:"))
+    hits = table(block(text, "Prefix cache:", "Prompt tokens computed"))
+    computed = table(block(text, "Prompt tokens computed", "Queue wait per step, mean"))
     mean_wait = table(block(text, "Queue wait per step, mean", "Queue wait per step, P95"))
     p95_wait = table(block(text, "Queue wait per step, P95"))
     base = report["base_slo_s"]
@@ -155,6 +157,13 @@ def test_simulate_prints_every_number_of_its_report(capsys, console, trace):
         checked.add(("policies", name, "queries"))
         for instance, share in p["utilisation"].items():
             expect(("policies", name, "utilisation", instance), instances, instance, name, f"{share:.0%}")
+        for instance, cache in p["prefix_cache"].items():
+            path = ("policies", name, "prefix_cache", instance)
+            expect((*path, "hit_rate"), hits, instance, name, f"{cache['hit_rate']:.1%}")
+            shown = f"{cache['computed'] / 1e6:.2f}/{cache['requested'] / 1e6:.2f}"
+            expect((*path, "computed"), computed, instance, name, shown)
+            checked.add((*path, "requested"))
+        assert "all" in p["prefix_cache"] and 0 < p["prefix_cache"]["all"]["hit_rate"] < 1
         for step, wait in p["queue_wait"].items():
             expect(("policies", name, "queue_wait", step, "mean_s"), mean_wait, step, name, f"{wait['mean_s']:.2f}")
             expect(("policies", name, "queue_wait", step, "p95_s"), p95_wait, step, name, f"{wait['p95_s']:.2f}")
@@ -250,6 +259,7 @@ def test_compare_prints_every_number_of_its_report_at_every_rate(console, compar
                         ("deadline_p99_s", "deadline p99 (s)", seconds),
                         ("deadline_p99_scale", "deadline p99 (x base)", times),
                         ("p95_s", "latency p95 (s)", seconds),
+                        ("prefix_cache_hit_rate", "prefix cache hits", lambda v: f"{v:.1%}"),
                     ]:
                         path = ("traces", stem, "policies", policy, *where, key)
                         expect(path, by_rate[rate], label, policy, fmt(shown[key]))

@@ -203,7 +203,14 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
     """Every number of the report, policies side by side: a table per trace and rate, one of throughput per trace."""
     from rich.text import Text
 
-    from hexsim.metrics.report import DEADLINE_LEGEND, describe_base_slo, describe_config, seconds, times_base
+    from hexsim.metrics.report import (
+        DEADLINE_LEGEND,
+        describe_base_slo,
+        describe_config,
+        seconds,
+        share,
+        times_base,
+    )
     from hexsim.metrics.tables import print_table
     from hexsim.metrics.throughput import Throughput
     from hexsim.sim.comparison import BASELINES
@@ -243,8 +250,12 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
                     ["deadline p99 (s)", *(seconds(at[n]["deadline_p99_s"]) for n in names)],
                     ["deadline p99 (x base)", *(times_base(at[n]["deadline_p99_scale"]) for n in names)],
                     ["latency p95 (s)", *(seconds(at[n]["p95_s"]) for n in names)],
+                    ["prefix cache hits", *(share(at[n]["prefix_cache_hit_rate"]) for n in names)],
                 ],
-                legend=[f"attainment at Nx: share of queries within N x base SLO. {DEADLINE_LEGEND}"],
+                legend=[
+                    f"attainment at Nx: share of queries within N x base SLO. {DEADLINE_LEGEND} prefix cache hits: "
+                    "share of new requests' prompt tokens found in the engines' prefix caches."
+                ],
             )
         found = {n: Throughput(policies[n]["throughput_p95_qps"], policies[n]["throughput_p95_bound"]) for n in names}
         rows = [["throughput (q/s)", *(found[n].describe() for n in names)]]

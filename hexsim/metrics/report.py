@@ -13,6 +13,7 @@ from hexsim.metrics.summary import (
     attainment,
     completed_percentiles,
     latency_deadline,
+    prefix_cache,
     queue_wait_by_step,
     utilisation,
 )
@@ -53,6 +54,7 @@ def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) ->
         "preemptions": _total_preemptions(run.calls),
         "makespan_s": json_seconds(run.makespan),
         "utilisation": {name: round(u, 6) for name, u in utilisation(run).items()},
+        "prefix_cache": prefix_cache(run.instances),
         "queue_wait": {
             step: {k: round(v, 6) for k, v in w.items()} for step, w in queue_wait_by_step(run.calls).items()
         },
@@ -154,6 +156,21 @@ def render_report(report: dict, console: Console) -> None:
             ["instance", *names],
             [[i, *(f"{policies[n]['utilisation'][i]:.0%}" for n in names)] for i in instances],
         )
+    cached = list(policies[names[0]]["prefix_cache"])
+    if cached:
+        caches = {n: policies[n]["prefix_cache"] for n in names}
+        print_table(
+            console,
+            "Prefix cache: share of new requests' prompt tokens found cached",
+            ["instance", *names],
+            [[i, *(hit_rate(caches[n][i]) for n in names)] for i in cached],
+        )
+        print_table(
+            console,
+            "Prompt tokens computed / requested (millions)",
+            ["instance", *names],
+            [[i, *(computed_of_requested(caches[n][i]) for n in names)] for i in cached],
+        )
     steps = sorted({step for n in names for step in policies[n]["queue_wait"]})
     for stat, what in (("mean_s", "mean"), ("p95_s", "P95")) if steps else ():
         print_table(
@@ -162,6 +179,19 @@ def render_report(report: dict, console: Console) -> None:
             ["step", *names],
             [[step, *(_wait(policies[n]["queue_wait"], step, stat) for n in names)] for step in steps],
         )
+
+
+def hit_rate(cache: Mapping[str, object]) -> str:
+    return share(cache["hit_rate"])
+
+
+def share(value: float | None) -> str:
+    """A share as the tables print it; - where there is none."""
+    return "-" if value is None else f"{value:.1%}"
+
+
+def computed_of_requested(cache: Mapping[str, int]) -> str:
+    return f"{cache['computed'] / 1e6:.2f}/{cache['requested'] / 1e6:.2f}"
 
 
 def _wait(waits: Mapping[str, Mapping[str, float]], step: str, stat: str) -> str:

@@ -1,4 +1,4 @@
-"""Attainment, latency deadlines, percentiles, utilisation and queue waits of one run."""
+"""Attainment, latency deadlines, percentiles, utilisation, prefix cache hits and queue waits of one run."""
 
 import math
 from collections import defaultdict
@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
+from hexsim.metrics.records import CallRecord, InstanceRecord, QueryRecord, RunRecords
 
 DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0)
 
@@ -38,6 +38,28 @@ def utilisation(run: RunRecords) -> dict[str, float]:
     """Share of the run's duration each instance spent executing iterations."""
     span = run.makespan
     return {inst.name: (inst.busy_time / span if span > 0 else 0.0) for inst in run.instances}
+
+
+def prefix_cache(instances: Iterable[InstanceRecord]) -> dict[str, dict]:
+    """Per instance, and over "all": prompt tokens of new requests looked up in the prefix cache
+    (`requested`, vLLM's prefix_cache_queries), those not found there and so `computed`, and the
+    `hit_rate` (vLLM's prefix_cache_hits over its queries; None when nothing was looked up).
+    Records of several runs are summed by instance name."""
+    totals: dict[str, list[int]] = {}
+    for inst in instances:
+        total = totals.setdefault(inst.name, [0, 0])
+        total[0] += inst.prefix_queries
+        total[1] += inst.prefix_hits
+    if totals:
+        totals["all"] = [sum(t[0] for t in totals.values()), sum(t[1] for t in totals.values())]
+    return {
+        name: {
+            "requested": requested,
+            "computed": requested - cached,
+            "hit_rate": round(cached / requested, 6) if requested else None,
+        }
+        for name, (requested, cached) in totals.items()
+    }
 
 
 def queue_wait_by_step(calls: Iterable[CallRecord]) -> dict[str, dict[str, float]]:

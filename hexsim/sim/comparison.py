@@ -9,11 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hexsim.experiment import Experiment
-from hexsim.metrics.records import QueryRecord
+from hexsim.metrics.records import InstanceRecord, QueryRecord
 from hexsim.metrics.report import deadline_summary, json_seconds
-from hexsim.metrics.summary import completed_percentiles, latency_deadline
+from hexsim.metrics.summary import completed_percentiles, latency_deadline, prefix_cache
 from hexsim.metrics.throughput import Throughput
-from hexsim.sim.simulate import run_experiment
+from hexsim.sim.simulate import run_records
 from hexsim.sim.throughput import sustained_throughput
 
 BASELINES = ("vllm", "lor")
@@ -21,25 +21,32 @@ BASELINES = ("vllm", "lor")
 
 @dataclass(frozen=True)
 class PolicyResult:
-    """Query records at each of the experiment's rates (every seed's, pooled), and the throughput at the target
-    under sustained load (`bound`: None, or "at_least" / "at_most" where the search met its cap or floor)."""
+    """Query and instance records at each of the experiment's rates (every seed's, pooled), and the throughput
+    at the target under sustained load (`bound`: None, or "at_least" / "at_most" where the search met its cap
+    or floor)."""
 
     by_rate: tuple[tuple[QueryRecord, ...], ...]
     throughput: float
     bound: str | None = None
+    instances_by_rate: tuple[tuple[InstanceRecord, ...], ...] = ()
 
     @property
     def found(self) -> Throughput:
         return Throughput(self.throughput, self.bound)
 
 
-def run_at_rate(experiment: Experiment, rate: float, on_simulation: Callable[[], None]) -> tuple[QueryRecord, ...]:
-    """One simulation per seed, records pooled: every number is over all their queries."""
-    pooled: list[QueryRecord] = []
+def run_at_rate(
+    experiment: Experiment, rate: float, on_simulation: Callable[[], None]
+) -> tuple[tuple[QueryRecord, ...], tuple[InstanceRecord, ...]]:
+    """One simulation per seed, records pooled: every number is over all their queries (and instances)."""
+    queries: list[QueryRecord] = []
+    instances: list[InstanceRecord] = []
     for seed in experiment.seeds:
-        pooled += run_experiment(experiment, rate, seed)
+        records = run_records(experiment, rate, seed)
+        queries += records.queries
+        instances += records.instances
         on_simulation()
-    return tuple(pooled)
+    return tuple(queries), tuple(instances)
 
 
 def compare_trace(
@@ -53,9 +60,10 @@ def compare_trace(
     results = {}
     for name in policies:
         run = experiment.with_policy(name)
-        by_rate = tuple(run_at_rate(run, rate, on_simulation) for rate in run.rates)
+        pooled = [run_at_rate(run, rate, on_simulation) for rate in run.rates]
         found = sustained_throughput(run, on_simulation, max_queries)
-        results[name] = PolicyResult(by_rate, found.rate, found.bound)
+        by_rate = tuple(queries for queries, _ in pooled)
+        results[name] = PolicyResult(by_rate, found.rate, found.bound, tuple(instances for _, instances in pooled))
     return results
 
 
@@ -72,9 +80,15 @@ def _throughput_ratio(policy: PolicyResult, baseline: PolicyResult) -> float | N
     return _ratio(policy.throughput, baseline.throughput)
 
 
-def rate_summary(experiment: Experiment, scales: Sequence[float], queries: Sequence[QueryRecord]) -> dict:
+def rate_summary(
+    experiment: Experiment,
+    scales: Sequence[float],
+    queries: Sequence[QueryRecord],
+    instances: Sequence[InstanceRecord] = (),
+) -> dict:
     (p95,) = completed_percentiles(queries, (95,))
-    return {**deadline_summary(queries, experiment.base_slo, scales), "p95_s": json_seconds(p95)}
+    summary = {**deadline_summary(queries, experiment.base_slo, scales), "p95_s": json_seconds(p95)}
+    return summary | {"prefix_cache_hit_rate": prefix_cache(instances).get("all", {}).get("hit_rate")}
 
 
 def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[str, PolicyResult]) -> dict:
@@ -82,8 +96,10 @@ def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[
     rates = experiment.rates
     policies = {}
     for name, result in results.items():
+        instances = result.instances_by_rate or tuple(() for _ in rates)
         by_rate = {
-            f"{rate:g}": rate_summary(experiment, scales, qs) for rate, qs in zip(rates, result.by_rate, strict=True)
+            f"{rate:g}": rate_summary(experiment, scales, qs, insts)
+            for rate, qs, insts in zip(rates, result.by_rate, instances, strict=True)
         }
         policies[name] = {
             **by_rate[f"{rates[0]:g}"],

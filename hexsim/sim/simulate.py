@@ -66,8 +66,12 @@ def _collector_paused() -> Iterator[None]:
 
 def run_experiment(experiment: Experiment, rate: float, seed: int) -> tuple[QueryRecord, ...]:
     """The query records of the experiment's policy with arrivals at `rate` drawn from `seed`."""
+    return run_records(experiment, rate, seed).queries
+
+
+def run_records(experiment: Experiment, rate: float, seed: int) -> RunRecords:
+    """The records of the experiment's policy with arrivals at `rate` drawn from `seed`."""
     e = experiment
-    records = simulate(
+    return simulate(
         e.cluster, e.sample(rate, seed), get_policy(e.config.policy), e.slo, config=e.config, template=e.template
     )
-    return records.queries

@@ -20,6 +20,7 @@ from hexsim.cluster import load_cluster
 from hexsim.experiment import Experiment
 from hexsim.metrics.plots import plot_attainment, plot_latency_cdf, plot_throughput
 from hexsim.metrics.summary import DEFAULT_SCALES
+from hexsim.metrics.throughput import Throughput
 from hexsim.resources import bundled_dir
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.registry import POLICIES
@@ -96,7 +97,8 @@ def main() -> None:
         plot_attainment(args.out / f"attainment_{stem}.png", first, base, f"{label}, {args.rates[0]:g} q/s")
         plot_latency_cdf(args.out / f"latency_cdf_{stem}.png", first, f"{label}, {args.rates[0]:g} q/s")
         throughput = {t: {p: r.throughput for p, r in by_p.items()} for t, by_p in results.items()}
-        plot_throughput(args.out / f"throughput_{stem}.png", throughput, f"{label}, SLO x{args.slo_scale:g}")
+        bounds = {t: {p: r.bound for p, r in by_p.items()} for t, by_p in results.items()}
+        plot_throughput(args.out / f"throughput_{stem}.png", throughput, f"{label}, SLO x{args.slo_scale:g}", bounds)
 
         lines += [
             f"## {label} (base SLO {base:.1f} s, the standard CHESS workflow)",
@@ -125,7 +127,7 @@ def main() -> None:
             for policy, p in rep["policies"].items():
                 deadlines = [p["by_rate"][f"{r:g}"]["deadline_p95_s"] for r in args.rates]
                 lines.append(
-                    f"| {t} | {policy} | {p['throughput_p95_qps']:.4f} | "
+                    f"| {t} | {policy} | {Throughput(p['throughput_p95_qps'], p['throughput_p95_bound']).describe()} | "
                     + " | ".join("unmet" if d is None else f"{d:.1f} s" for d in deadlines)
                     + " |"
                 )

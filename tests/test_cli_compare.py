@@ -126,9 +126,9 @@ def test_the_bar_stays_out_of_a_pipe(monkeypatch):
 def test_an_overloaded_rate_warns_once_per_trace_and_rate(capsys, tmp_path):
     trace = tmp_path / "hundred.jsonl"
     save_trace(load_trace(default_trace())[:100], trace)
-    args = ["compare", "--trace", str(trace), "--rates", "0.03", "0.2", "--policy", "vllm", "--policy", "lor", "--json"]
+    args = ["compare", "--trace", str(trace), "--rates", "0.1", "0.8", "--policy", "vllm", "--policy", "lor", "--json"]
     assert main(args) == 0
     assert capsys.readouterr().err.splitlines() == [
-        "hexsim: warning: hundred.jsonl at 0.2 q/s: the cluster cannot keep up under vllm, lor; its backlog grows, so "
+        "hexsim: warning: hundred.jsonl at 0.8 q/s: the cluster cannot keep up under vllm, lor; its backlog grows, so "
         "attainment reflects the trace's length more than the policy"
     ]

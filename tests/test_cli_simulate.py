@@ -117,7 +117,7 @@ def test_a_run_that_fails_leaves_no_out_folder(monkeypatch, capsys, small_trace,
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("rate", "warned"), [("0.03", []), ("0.2", ["vllm", "hexgen"])])
+@pytest.mark.parametrize(("rate", "warned"), [("0.1", []), ("0.6", ["vllm", "hexgen"])])
 def test_an_overloaded_run_warns_once_per_policy(capsys, rate, warned):
     assert main(["simulate", "--rate", rate, "--policy", "vllm", "--policy", "hexgen", "--json"]) == 0
     err = capsys.readouterr().err.splitlines()

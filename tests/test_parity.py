@@ -25,6 +25,7 @@ from hexsim.scheduler.template import default_template
 from hexsim.sim.simulate import simulate
 from hexsim.testing.scripted import QUERIES, through_gateway, through_simulator
 from hexsim.workload.arrivals import with_arrivals
+from hexsim.workload.model import Segment
 from hexsim.workload.traces import load_trace
 
 CLUSTER = load_cluster(default_cluster())
@@ -78,7 +79,9 @@ def events_of(log: str) -> list:
         if kind == "query_arrived":
             events.append((r["t"], QueryArrived(r["query"], r["slo"])))
         elif kind == "stage_ready":
-            spec = CallSpec(r["step"], r["input_tokens"], r["max_tokens"])
+            # The log keeps a prefix's length, which is all the log shows of it again.
+            prefix = (Segment("replayed", r["prefix_tokens"]),) if "prefix_tokens" in r else ()
+            spec = CallSpec(r["step"], r["input_tokens"], r["max_tokens"], prefix)
             last = events[-1][1] if events else None
             if r["index"] > 0 and isinstance(last, StageReady) and last.query == r["query"]:
                 events[-1] = (r["t"], StageReady(last.query, last.stage, (*last.calls, spec)))

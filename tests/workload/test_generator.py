@@ -23,6 +23,7 @@ from hexsim.workload.chess_stats import (
 )
 from hexsim.workload.generator import generate_chess_trace
 from hexsim.workload.model import Call, Query, Stage, group_chess_stages
+from hexsim.workload.prefixes import with_prefix_model
 from hexsim.workload.trace_stats import trace_statistics
 from hexsim.workload.traces import load_trace, save_trace
 
@@ -112,8 +113,9 @@ def test_shipped_stats_are_fitted_from_the_shared_traces(shared):
 
 
 def test_bundled_default_trace_is_current():
+    # `hexsim trace generate --queries 500 --seed 0`: the generator's queries, with CHESS's prefixes.
     bundled = load_trace(REPO / "traces" / "chess_default.jsonl")
-    assert bundled == generate_chess_trace(default_stats(), 500, np.random.default_rng(0))
+    assert bundled == with_prefix_model(generate_chess_trace(default_stats(), 500, np.random.default_rng(0)), "chess")
 
 
 def write_record(path: Path, edit) -> Path:

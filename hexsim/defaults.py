@@ -3,6 +3,7 @@
 DEFAULT_RATE = 0.03  # queries/s: about 60% of what the paper's cluster sustains under `lor`
 DEFAULT_SLO_SCALE = 2.0
 THROUGHPUT_SLO_SCALE = 3.0  # CHESS queries with many revise rounds take over twice the base SLO even alone
+SUSTAINED_SPAN_SLOS = 100.0  # a throughput search's arrivals span at least this many SLOs (hexsim.sim.throughput)
 DEFAULT_MODEL = "meta-llama/Llama-3.1-70B-Instruct"
 
 # The base SLO: the trace's own queries alone (default), or the paper's standard CHESS workflow alone.

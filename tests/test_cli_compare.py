@@ -14,12 +14,6 @@ from hexsim.sim import comparison, throughput
 from hexsim.workload.traces import load_trace, save_trace
 
 
-@pytest.fixture(autouse=True)
-def short_sustained_samples(monkeypatch):
-    """These tests are about what compare prints and writes: a throughput search over short samples will do."""
-    monkeypatch.setattr(throughput, "SPAN_SLOS", 5)
-
-
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory):
     folder = tmp_path_factory.mktemp("traces")
@@ -35,6 +29,7 @@ def test_every_rate_is_in_the_tables_and_figures(monkeypatch, capsys, traces, tm
     monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.setdefault(path.name, fig))
     out = tmp_path / "results"
     args = ["compare", "--trace", traces[0], "--trace", traces[1], "--rates", "0.03", "0.05", "0.08"]
+    args += ["--span-slos", "2"]  # what compare prints and writes is under test: short sustained samples will do
     assert main([*args, "--policy", "vllm", "--policy", "lor", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     panels = [f"{name}, {rate} q/s" for name in ("first.jsonl", "second.jsonl") for rate in ("0.03", "0.05", "0.08")]
@@ -88,6 +83,7 @@ def test_the_progress_total_is_the_work_to_do(monkeypatch, capsys, traces):
     monkeypatch.setattr(throughput, "run_sustained", lambda *a: simulations.append(a) or sustained(*a))
     monkeypatch.setattr(progress, "lazy_progress", recorded)
     args = ["compare", "--trace", traces[0], "--trace", traces[1], "--rates", "0.03", "0.05", "--seeds", "2"]
+    args += ["--span-slos", "2"]
     assert main([*args, "--policy", "vllm", "--policy", "lor", "--policy", "hexgen", "--json"]) == 0
     (bar,) = bars
     assert bar.total == 2 * 3 == bar.advanced
@@ -127,6 +123,7 @@ def test_an_overloaded_rate_warns_once_per_trace_and_rate(capsys, tmp_path):
     trace = tmp_path / "hundred.jsonl"
     save_trace(load_trace(default_trace())[:100], trace)
     args = ["compare", "--trace", str(trace), "--rates", "0.1", "0.8", "--policy", "vllm", "--policy", "lor", "--json"]
+    args += ["--span-slos", "2"]
     assert main(args) == 0
     assert capsys.readouterr().err.splitlines() == [
         "hexsim: warning: hundred.jsonl at 0.8 q/s: the cluster cannot keep up under vllm, lor; its backlog grows, so "

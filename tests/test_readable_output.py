@@ -23,7 +23,6 @@ from hexsim.profiles.latency import IterationCoefficients
 from hexsim.profiles.measurements import Measurement, write_measurements
 from hexsim.profiles.resolve import resolve_profile
 from hexsim.resources import default_trace
-from hexsim.sim import throughput as sustained
 from hexsim.tune.capacity import Candidate, cluster_of
 from hexsim.tune.runner import TuneSetup
 from hexsim.workload.traces import load_trace, save_trace
@@ -187,12 +186,12 @@ def compared(trace, tmp_path_factory):
         "0.07",
         "--seeds",
         "2",
+        "--span-slos",  # what is printed is under test, not how precise the throughput is: short samples
+        "2",
         "--json",
     ]
     args = build_parser().parse_args(argv)
-    # What is printed is under test, not how precise the throughput is: short sustained samples.
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out:
-        patch.setattr(sustained, "SPAN_SLOS", 5)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
         args.run(args, Console(file=io.StringIO()), Console(file=io.StringIO()))
     return json.loads(out.getvalue()), {"small_trace": trace.name, "other_trace": other.name}
 
@@ -216,6 +215,7 @@ def test_compare_prints_every_number_of_its_report_at_every_rate(console, compar
         (("setup", "cluster"), "paper.toml"),
         (("setup", "seeds", 0), "(seeds 0-1)"),
         (("setup", "seeds", 1), "(seeds 0-1)"),
+        (("setup", "span_slos"), "arriving over at least 2 SLOs"),
         (("setup", "config", "policy"), "hexgen"),
         *(
             (("setup", "config", key), f"{key} {value:g}")

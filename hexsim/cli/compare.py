@@ -19,7 +19,7 @@ from hexsim.cli.options import (
     positive_float,
     positive_int,
 )
-from hexsim.defaults import DEFAULT_RATE, THROUGHPUT_SLO_SCALE
+from hexsim.defaults import DEFAULT_RATE, SUSTAINED_SPAN_SLOS, THROUGHPUT_SLO_SCALE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
         description="Compare scheduling policies per trace as the HexGen-Text2SQL paper does: attainment "
         "against SLO scale, latency deadlines at 95% and 99% attainment, throughput at 95% attainment "
         "(highest Poisson arrival rate found by bisection over simulations of sustained load: queries "
-        "resampled from the trace, arriving over at least 100 SLOs), P95 latency, and ratios against vllm "
+        "resampled from the trace, arriving over at least --span-slos SLOs), P95 latency, and ratios against vllm "
         "and lor.",
     )
     add_cluster(p)
@@ -58,6 +58,14 @@ def add_parser(subparsers) -> None:
         "the base SLO even alone)",
     )
     add_base_slo(p)
+    p.add_argument(
+        "--span-slos",
+        type=positive_float,
+        default=SUSTAINED_SPAN_SLOS,
+        metavar="N",
+        help="the throughput search's sustained load: arrivals over at least N SLOs, queries resampled from the "
+        f"trace; fewer is faster and noisier (default {SUSTAINED_SPAN_SLOS:g})",
+    )
     add_seed(p, "first random seed of the arrival process")
     p.add_argument(
         "--seeds",
@@ -126,7 +134,10 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
                 step = f"{files[name]}, {policy}"
                 bar.describe(step)
                 results[name] |= compare_trace(
-                    e, [policy], lambda s=step: bar.describe(f"{s}, {next(simulations)} runs")
+                    e,
+                    [policy],
+                    lambda s=step: bar.describe(f"{s}, {next(simulations)} runs"),
+                    span_slos=args.span_slos,
                 )
                 bar.advance()
     report = {
@@ -137,6 +148,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
             "cluster": cluster_file.name,
             "rates": list(experiment.rates),
             "seeds": list(experiment.seeds),
+            "span_slos": args.span_slos,
             "config": vars(experiment.config),
         },
         "traces": {name: trace_report(per_trace[name], scales, r) for name, r in results.items()},
@@ -214,7 +226,6 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
     from hexsim.metrics.tables import print_table
     from hexsim.metrics.throughput import Throughput
     from hexsim.sim.comparison import BASELINES
-    from hexsim.sim.throughput import SPAN_SLOS
 
     rule, scale, setup = report["base_slo_rule"], report["slo_scale"], report["setup"]
     seeds = setup["seeds"]
@@ -276,9 +287,9 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
             legend=[
                 f"throughput: the highest Poisson rate at which {report['target']:.0%} of the queries stay within "
                 f"{scale:g} x base SLO under sustained load (queries resampled from the trace, arriving over at least "
-                f"{SPAN_SLOS} SLOs); 'at least': the search's highest rate still met it; 'below': its lowest missed "
-                "it. Ratios above 1x are better than the baseline: its deadline over the policy's, the policy's "
-                "throughput over its (- where either throughput is a bound)."
+                f"{setup['span_slos']:g} SLOs); 'at least': the search's highest rate still met it; 'below': its "
+                "lowest missed it. Ratios above 1x are better than the baseline: its deadline over the policy's, "
+                "the policy's throughput over its (- where either throughput is a bound)."
             ],
         )
 

@@ -54,14 +54,16 @@ def compare_trace(
     policies: Sequence[str],
     on_simulation: Callable[[], None] = lambda: None,
     max_queries: int | None = None,
+    span_slos: float | None = None,
 ) -> dict[str, PolicyResult]:
     """Every policy at every rate, and its throughput at the attainment target under sustained load (of the
-    pooled seeds; samples of at most `max_queries` queries, default `hexsim.sim.throughput.MAX_QUERIES`)."""
+    pooled seeds; samples of at most `max_queries` queries whose arrivals span `span_slos` SLOs, defaults
+    `hexsim.sim.throughput.MAX_QUERIES` and `SPAN_SLOS`)."""
     results = {}
     for name in policies:
         run = experiment.with_policy(name)
         pooled = [run_at_rate(run, rate, on_simulation) for rate in run.rates]
-        found = sustained_throughput(run, on_simulation, max_queries)
+        found = sustained_throughput(run, on_simulation, max_queries, span_slos=span_slos)
         by_rate = tuple(queries for queries, _ in pooled)
         results[name] = PolicyResult(by_rate, found.rate, found.bound, tuple(instances for _, instances in pooled))
     return results

@@ -6,7 +6,8 @@ set otherwise):
 
     count(r) = max(len(trace), ceil(SPAN_SLOS * slo * r))
 
-so arrivals last at least SPAN_SLOS end-to-end SLOs. Why SPAN_SLOS = 100:
+so arrivals last at least SPAN_SLOS end-to-end SLOs (`span_slos` overrides it: lower is faster
+and noisier). Why SPAN_SLOS = 100:
 
 - a burst cannot pass for throughput. Over a load a factor f above what the cluster
   sustains, the backlog grows until queries wait past their SLO, about SLO / (f - 1)
@@ -31,6 +32,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
+from hexsim.defaults import SUSTAINED_SPAN_SLOS
 from hexsim.experiment import Experiment
 from hexsim.metrics.records import QueryRecord
 from hexsim.metrics.summary import attainment
@@ -39,27 +41,34 @@ from hexsim.scheduler.registry import get_policy
 from hexsim.sim.simulate import simulate
 from hexsim.workload.sustained import sustained_sample
 
-SPAN_SLOS = 100  # the arrivals of a sample span at least this many SLOs
+SPAN_SLOS = SUSTAINED_SPAN_SLOS  # the arrivals of a sample span at least this many SLOs
 MAX_QUERIES = 50_000  # the largest sample the search simulates: its rate cap
 SPARSE_SLOS = 10  # the search's floor: one arrival per this many SLOs on average
 
 
-def sustained_count(experiment: Experiment, rate: float) -> int:
-    """Queries in a sample at `rate`: the trace's size, or enough that arrivals span SPAN_SLOS SLOs."""
-    return max(len(experiment.queries), math.ceil(SPAN_SLOS * experiment.slo * rate))
+def _span(span_slos: float | None) -> float:
+    return SPAN_SLOS if span_slos is None else span_slos
 
 
-def rate_cap(experiment: Experiment, max_queries: int | None = None) -> float:
+def sustained_count(experiment: Experiment, rate: float, span_slos: float | None = None) -> int:
+    """Queries in a sample at `rate`: the trace's size, or enough that arrivals span `span_slos` (default
+    SPAN_SLOS) SLOs."""
+    return max(len(experiment.queries), math.ceil(_span(span_slos) * experiment.slo * rate))
+
+
+def rate_cap(experiment: Experiment, max_queries: int | None = None, span_slos: float | None = None) -> float:
     """The highest rate whose sample holds at most `max_queries` (default MAX_QUERIES) queries, or the trace's
     size if that is more."""
     limit = MAX_QUERIES if max_queries is None else max_queries
-    return max(limit, len(experiment.queries)) / (SPAN_SLOS * experiment.slo)
+    return max(limit, len(experiment.queries)) / (_span(span_slos) * experiment.slo)
 
 
-def run_sustained(experiment: Experiment, rate: float, seed: int) -> tuple[QueryRecord, ...]:
+def run_sustained(
+    experiment: Experiment, rate: float, seed: int, span_slos: float | None = None
+) -> tuple[QueryRecord, ...]:
     """The query records of the experiment's policy under sustained load at `rate`, from `seed`."""
     e = experiment
-    queries = sustained_sample(e.queries, sustained_count(e, rate), e.arrivals, rate, seed, e.cv)
+    queries = sustained_sample(e.queries, sustained_count(e, rate, span_slos), e.arrivals, rate, seed, e.cv)
     records = simulate(e.cluster, queries, get_policy(e.config.policy), e.slo, config=e.config, template=e.template)
     return records.queries
 
@@ -69,6 +78,7 @@ def sustained_throughput(
     on_simulation: Callable[[], None] = lambda: None,
     max_queries: int | None = None,
     rel_tol: float = 0.02,
+    span_slos: float | None = None,
 ) -> Throughput:
     """The highest rate at which the experiment's policy keeps attainment at its SLO >= its target under
     sustained load, every seed's queries pooled; a bound where the search meets its cap or floor."""
@@ -76,7 +86,7 @@ def sustained_throughput(
     def attained(rate: float) -> float:
         pooled: list[QueryRecord] = []
         for seed in experiment.seeds:
-            pooled += run_sustained(experiment, rate, seed)
+            pooled += run_sustained(experiment, rate, seed, span_slos)
             on_simulation()
         return attainment(pooled, experiment.slo)
 
@@ -85,7 +95,7 @@ def sustained_throughput(
         experiment.target,
         experiment.rates[0],
         rel_tol=rel_tol,
-        cap=rate_cap(experiment, max_queries),
+        cap=rate_cap(experiment, max_queries, span_slos),
         floor=1.0 / (SPARSE_SLOS * experiment.slo),
     )
 

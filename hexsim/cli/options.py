@@ -2,6 +2,7 @@
 
 import argparse
 
+from hexsim.defaults import ARRIVAL_PROCESSES
 from hexsim.scheduler.registry import POLICIES
 
 
@@ -74,6 +75,23 @@ def add_prefix_model(p: argparse.ArgumentParser, default: str | None = None) -> 
         default=default,
         help="the shared segments (prompt template, database schema, question) the calls' prompts start "
         f"with, for prefix caching: a shipped preset (chess), a preset TOML file, or none ({said})",
+    )
+
+
+def add_arrivals(p: argparse.ArgumentParser) -> None:
+    """--arrivals and --cv: the arrival process of the queries."""
+    p.add_argument(
+        "--arrivals",
+        choices=ARRIVAL_PROCESSES,
+        default="poisson",
+        help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)",
+    )
+    p.add_argument(
+        "--cv",
+        type=positive_float,
+        default=2.0,
+        metavar="X",
+        help="coefficient of variation of gamma inter-arrival gaps (default 2)",
     )
 
 

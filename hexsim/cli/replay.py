@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
+    add_arrivals,
     add_cluster,
     add_rate,
     add_seed,
@@ -19,7 +20,7 @@ from hexsim.cli.options import (
     positive_float,
     positive_int,
 )
-from hexsim.defaults import ARRIVAL_PROCESSES, DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.defaults import DEFAULT_RATE, DEFAULT_SLO_SCALE
 from hexsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -73,19 +74,7 @@ def add_parser(subparsers) -> None:
     add_cluster(p)
     add_trace(p)
     add_rate(p, DEFAULT_RATE)
-    p.add_argument(
-        "--arrivals",
-        choices=ARRIVAL_PROCESSES,
-        default="poisson",
-        help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)",
-    )
-    p.add_argument(
-        "--cv",
-        type=positive_float,
-        default=2.0,
-        metavar="X",
-        help="coefficient of variation of gamma inter-arrival gaps (default 2)",
-    )
+    add_arrivals(p)
     add_seed(p, "random seed of the arrival process and of the prompts' token ids")
     add_slo_scale(p, DEFAULT_SLO_SCALE)
     add_base_slo(p)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from hexsim.cli.base_slo import add_base_slo
 from hexsim.cli.options import (
+    add_arrivals,
     add_cluster,
     add_config,
     add_policies,
@@ -17,9 +18,8 @@ from hexsim.cli.options import (
     add_template,
     add_trace,
     flags,
-    positive_float,
 )
-from hexsim.defaults import ARRIVAL_PROCESSES, DEFAULT_RATE, DEFAULT_SLO_SCALE
+from hexsim.defaults import DEFAULT_RATE, DEFAULT_SLO_SCALE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,19 +37,7 @@ def add_parser(subparsers) -> None:
     add_cluster(p)
     add_trace(p)
     add_rate(p, DEFAULT_RATE)
-    p.add_argument(
-        "--arrivals",
-        choices=ARRIVAL_PROCESSES,
-        default="poisson",
-        help="arrival process (default poisson; gamma is bursty; trace uses the trace's times)",
-    )
-    p.add_argument(
-        "--cv",
-        type=positive_float,
-        default=2.0,
-        metavar="X",
-        help="coefficient of variation of gamma inter-arrival gaps (default 2)",
-    )
+    add_arrivals(p)
     add_policies(p, "policy to run")
     add_slo_scale(p, DEFAULT_SLO_SCALE)
     add_base_slo(p)

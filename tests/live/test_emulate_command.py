@@ -1,16 +1,14 @@
 """`hexsim emulate` as a user runs it: a stream still open does not keep SIGTERM from stopping it."""
 
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 
-from hexsim.live.server import SHUTDOWN_TIMEOUT_S
+from tests.live.shutdown import sigterm_with_a_stream_open
 
 
 def free_port() -> int:
@@ -35,24 +33,7 @@ def test_sigterm_stops_the_emulator_while_a_long_stream_is_open(tmp_path):
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "the emulator did not start"
             time.sleep(0.1)
-        first = threading.Event()
-
-        def long_stream() -> None:
-            # 20,000 tokens of an 8B model on an L4: minutes of decoding.
-            body = {"prompt": [1, 2, 3], "max_tokens": 20000, "ignore_eos": True, "stream": True}
-            try:
-                with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=60) as response:
-                    for _ in response.iter_lines():
-                        first.set()
-            except httpx.HTTPError:
-                pass
-
-        threading.Thread(target=long_stream, daemon=True).start()
-        assert first.wait(20), "the stream never started"
-        stopping = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
-        assert time.monotonic() - stopping <= SHUTDOWN_TIMEOUT_S + 5
+        sigterm_with_a_stream_open(server, url)  # 20,000 tokens of an 8B model on an L4: minutes
     finally:
         if server.poll() is None:
             server.kill()

@@ -17,6 +17,7 @@ from hexsim.cluster import load_cluster
 from hexsim.errors import InputError
 from hexsim.live.emulated_cluster import cluster_in_thread, serve_cluster
 from hexsim.live.server import SHUTDOWN_TIMEOUT_S
+from tests.live.shutdown import sigterm_with_a_stream_open
 
 PAPER = Path(__file__).parents[2] / "clusters" / "paper.toml"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -146,23 +147,7 @@ def test_the_command_serves_every_instance_and_sigterm_stops_them_all(tmp_path):
         assert all(len(line.rstrip("\n")) <= 80 for line in lines)
         for url in urls:
             assert httpx.get(f"{url}/health", timeout=5).status_code == 200
-        first = threading.Event()
-
-        def long_stream() -> None:
-            body = {"prompt": [1, 2, 3], "max_tokens": 20000, "ignore_eos": True, "stream": True}
-            try:
-                with httpx.stream("POST", f"{urls[1]}/v1/completions", json=body, timeout=60) as response:
-                    for _ in response.iter_lines():
-                        first.set()
-            except httpx.HTTPError:
-                pass
-
-        threading.Thread(target=long_stream, daemon=True).start()
-        assert first.wait(20), "the stream never started"
-        stopping = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
-        assert time.monotonic() - stopping <= SHUTDOWN_TIMEOUT_S + 5
+        sigterm_with_a_stream_open(server, urls[1])
         assert server.returncode == -signal.SIGTERM  # stopped, then SIGTERM's own handling, as uvicorn does
         for url in urls:
             with pytest.raises(httpx.TransportError):

@@ -34,8 +34,8 @@ CLUSTERS = {"A100+A100+A6000+L40S": "paper.toml", "A100+A6000+A100+A6000": "pape
 PAPER = {"deadline": (1.41, 1.67), "throughput": (1.65, 1.75)}
 
 
-def traces() -> dict:
-    return {path.stem: load_trace(path) for path in trace_paths()}
+def traces(prefix_model: str) -> dict:
+    return {path.stem: load_trace(path, prefix_model=prefix_model) for path in trace_paths()}
 
 
 def ratio_cells(values: list) -> str:
@@ -51,16 +51,22 @@ def main() -> None:
     parser.add_argument("--slo-scale", type=float, default=3.0, help="SLO scale for throughput (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="first seed of the Poisson arrivals (default 0)")
     parser.add_argument("--seeds", type=int, default=3, help="arrival samples, pooled (default 3)")
+    parser.add_argument(
+        "--prefix-model",
+        default="none",
+        help="shared prompt segments of the calls, for the engines' prefix caches: none (default, every prompt "
+        "computed whole) or a preset such as chess",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
 
-    workloads = traces()
+    workloads = traces(args.prefix_model)
     lines = [
         "# HexGen-Text2SQL comparison, simulated by hexsim",
         "",
         "Command: `python experiments/paper_comparison.py "
         + f"--rates {' '.join(f'{r:g}' for r in args.rates)} --slo-scale {args.slo_scale:g} "
-        + f"--seed {args.seed} --seeds {args.seeds}`",
+        + f"--seed {args.seed} --seeds {args.seeds} --prefix-model {args.prefix_model}`",
         "",
         f"Traces: {', '.join(workloads)}. Policies: {', '.join(POLICIES)} with the default "
         f"`[scheduler]` config ({SchedulerConfig()}). Deadlines are latency deadlines at 95% "

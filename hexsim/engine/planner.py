@@ -87,7 +87,7 @@ class Planner:
         self._arrivals += 1
         request = Request(handle, prompt_tokens, output_tokens, priority, self._arrivals)
         if self.cache is not None:
-            request.path = self.cache.path(prefix, prompt_tokens)
+            request.path = self.cache.path(prefix)
         self.waiting.add(request)
         return request
 

@@ -78,7 +78,8 @@ class PrefixCache:
 
     # -- paths -----------------------------------------------------------------------------
 
-    def path(self, prefix: tuple[Segment, ...], prompt_tokens: int) -> Path:
+    def path(self, prefix: tuple[Segment, ...]) -> Path:
+        """The nodes of a prompt that starts with `prefix`, made on first sight."""
         block = self.block
         node, start, nodes = self.root, 0, []
         for segment in prefix:

@@ -26,6 +26,8 @@ hit them, but they take LRU places, so they are queued as dead runs. A preempted
 its own blocks when it is admitted again: they become its own node, reachable only from it.
 """
 
+from collections import deque
+
 from hexsim.workload.model import Segment
 
 
@@ -65,12 +67,11 @@ class PrefixCache:
         self.block = block_size
         self.root = Node(0, 0)
         self.unhashed = free_blocks  # free blocks without content, reused first
-        self.lru: dict[int, list] = {}  # run id -> [node or None, low, high], least recently freed first
+        self.lru: deque[list] = deque()  # runs [node or None, low, high], least recently freed first
         self.cached_free = 0
         self.held = 0  # blocks held on nodes, each counted once however many hold it
         self.queries = 0  # prompt tokens looked up, as vLLM's prefix_cache_queries (new requests)
         self.hits = 0
-        self._runs = 0
 
     @property
     def free(self) -> int:
@@ -212,21 +213,20 @@ class PrefixCache:
     # -- the free pool ---------------------------------------------------------------------
 
     def _push(self, node: Node | None, low: int, high: int) -> None:
-        self._runs += 1
         run = [node, low, high]
-        self.lru[self._runs] = run
-        run.append(self._runs)
+        self.lru.append(run)
         if node is not None:
             node.runs.append(run)
         self.cached_free += high - low
 
     def _touch(self, node: Node, upto: int) -> None:
-        """Take the node's free blocks below `upto` out of the LRU queue: a request holds them again."""
+        """Take the node's free blocks below `upto` out of the LRU queue: a request holds them again.
+        A run left empty stays in the queue, skipped when it comes up."""
         kept = []
         for run in node.runs:
             if run[2] <= upto:
                 self.cached_free -= run[2] - run[1]
-                del self.lru[run[3]]
+                run[1] = run[2]
             else:
                 if run[1] < upto:
                     self.cached_free -= upto - run[1]
@@ -243,16 +243,18 @@ class PrefixCache:
         self.unhashed = 0
         lru = self.lru
         while blocks:
-            key = next(iter(lru))
-            run = lru[key]
-            node, low, high = run[0], run[1], run[2]
-            take = min(blocks, high - low)
+            run = lru[0]
+            node, low, high = run
+            if high == low:  # emptied by a request that took its blocks back
+                lru.popleft()
+                continue
+            take = blocks if blocks < high - low else high - low
             blocks -= take
             self.cached_free -= take
             run[2] = high - take
             if node is not None:
                 node.present = high - take
             if run[2] == low:
-                del lru[key]
+                lru.popleft()
                 if node is not None:
                     node.runs.remove(run)

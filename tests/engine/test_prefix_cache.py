@@ -24,7 +24,7 @@ def check_cache(p: Planner) -> None:
     cache = p.cache
     assert cache.free == p.capacity - p.used_blocks
     assert p.kv_blocks_in_use() == p.used_blocks <= p.capacity
-    assert cache.cached_free == sum(run[2] - run[1] for run in cache.lru.values())
+    assert cache.cached_free == sum(run[2] - run[1] for run in cache.lru)
     stack = [(cache.root, None)]
     while stack:
         node, parent = stack.pop()

@@ -95,6 +95,13 @@ def add_arrivals(p: argparse.ArgumentParser) -> None:
     )
 
 
+def described_arrivals(args: argparse.Namespace) -> tuple[str, str]:
+    """The rate and the arrival process as a report names them: ("0.03 q/s", "poisson arrivals at 0.03 q/s")."""
+    if args.arrivals == "trace":
+        return "the trace's arrival times", "trace arrivals"
+    return f"{args.rate:g} q/s", f"{args.arrivals} arrivals at {args.rate:g} q/s"
+
+
 def add_rate(p: argparse.ArgumentParser, default: float) -> None:
     p.add_argument(
         "--rate",

@@ -16,6 +16,7 @@ from hexsim.cli.options import (
     add_seed,
     add_slo_scale,
     add_trace,
+    described_arrivals,
     flags,
     positive_float,
     positive_int,
@@ -178,8 +179,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
 
     records = result.records
     scales = sorted(set(DEFAULT_SCALES) | {args.slo_scale})
-    rate = "the trace's arrival times" if args.arrivals == "trace" else f"{args.rate:g} q/s"
-    arrivals = "trace arrivals" if args.arrivals == "trace" else f"{args.arrivals} arrivals at {args.rate:g} q/s"
+    rate, arrivals = described_arrivals(args)
     report_setup = {
         "cluster": cluster_file.name,
         "instances": len(cluster.instances),

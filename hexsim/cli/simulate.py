@@ -17,6 +17,7 @@ from hexsim.cli.options import (
     add_slo_scale,
     add_template,
     add_trace,
+    described_arrivals,
     flags,
 )
 from hexsim.defaults import DEFAULT_RATE, DEFAULT_SLO_SCALE
@@ -127,8 +128,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
                 with atomic_open(out / f"decisions_{records.policy}.jsonl") as handle:
                     shutil.copyfileobj(log, handle)
 
-    rate = "the trace's arrival times" if args.arrivals == "trace" else f"{args.rate:g} q/s"
-    arrivals = "trace arrivals" if args.arrivals == "trace" else f"{args.arrivals} arrivals at {args.rate:g} q/s"
+    rate, arrivals = described_arrivals(args)
     report_setup = {
         "cluster": cluster_file.name,
         "instances": len(cluster.instances),

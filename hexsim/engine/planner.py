@@ -244,8 +244,9 @@ class Planner:
                 waiting.pop()
                 r.target, r.kv, r.state = r.prompt + r.gen, hit * block, PREFILL
                 if r.path is not None:
-                    self.used_blocks += self.cache.admit(r.path, r.target, hit, first_time=r.preemptions == 0)
-                    self.cache.computed(r.path, r.kv + need)
+                    self.used_blocks += self.cache.admit(
+                        r.path, r.target, hit, r.kv + need, first_time=r.preemptions == 0
+                    )
                 running[r] = None
                 self.prefilling.append(r)
                 admitted.append(r)

@@ -53,7 +53,7 @@ class Path:
     __slots__ = ("nodes", "blocks", "own", "held", "dup")
 
     def __init__(self, nodes: list[Node], blocks: int):
-        self.nodes = nodes
+        self.nodes = nodes  # its shared segments' nodes, then its own node once it has one
         self.blocks = blocks
         self.own: Node | None = None  # the request's own cached blocks, after a preemption
         self.held = 0  # leading blocks of the path the request holds
@@ -84,11 +84,12 @@ class PrefixCache:
         block = self.block
         node, start, nodes = self.root, 0, []
         for segment in prefix:
+            key, children = segment.key, node.children
+            node = children.get(key)
             end = start + segment.tokens
-            child = node.children.get(segment.key)
-            if child is None:
-                child = node.children[segment.key] = Node(start // block, end // block - start // block)
-            node, start = child, end
+            if node is None:
+                node = children[key] = Node(start // block, end // block - start // block)
+            start = end
             nodes.append(node)
         return Path(nodes, start // block)
 
@@ -96,7 +97,7 @@ class PrefixCache:
         """Blocks of the longest cached run for a request of `tokens` tokens, and how many of them are free."""
         limit = (tokens - 1) // self.block
         hit = touched = 0
-        for node in path.nodes if path.own is None else [*path.nodes, path.own]:
+        for node in path.nodes:
             take = node.present if node.present < limit - hit else limit - hit
             if take > node.hold:
                 touched += take - node.hold
@@ -107,35 +108,45 @@ class PrefixCache:
 
     # -- holding ---------------------------------------------------------------------------
 
-    def admit(self, path: Path, tokens: int, hit: int, *, first_time: bool) -> int:
-        """Hold the `hit` blocks a request found cached; returns how many of them left the free pool."""
+    def admit(self, path: Path, tokens: int, hit: int, kv_tokens: int, *, first_time: bool) -> int:
+        """Hold the `hit` blocks a request found cached and the path blocks it is scheduled to
+        compute (up to `kv_tokens`); returns how many blocks left the free pool."""
         if first_time:
             self.queries += tokens
             self.hits += hit * self.block
-        before = self.free
-        self._hold(path, hit, touch=True)
-        return before - self.free
+        before = self.cached_free
+        self._hold(path, self._grow(path, hit, kv_tokens), touch=True)
+        return before - self.cached_free
 
     def computed(self, path: Path, kv_tokens: int) -> None:
         """The request is scheduled to have `kv_tokens` of its prompt in KV: its newly full path
         blocks become cached."""
-        upto = min(kv_tokens // self.block, path.blocks)
-        if path.dup or upto <= path.held:
-            return
-        grow = path.held
+        grow = self._grow(path, path.held, kv_tokens)
+        if grow > path.held:
+            self._hold(path, grow, touch=False)
+
+    def _grow(self, path: Path, grow: int, kv_tokens: int) -> int:
+        """Cache the path's full blocks from `grow` up to `kv_tokens`; returns where they end."""
+        upto = kv_tokens // self.block
+        if upto > path.blocks:
+            upto = path.blocks
+        if upto <= grow or path.dup:
+            return grow
         for node in path.nodes:
             end = node.first + node.owned
             if end <= grow:
                 continue
+            if node.first >= upto:  # not reached yet (a request's own node never is)
+                break
             if node.present != grow - node.first:
                 path.dup = True  # someone cached this block while we computed our own copy
                 break
-            stop = min(end, upto)
+            stop = end if end < upto else upto
             node.present = stop - node.first
             grow = stop
             if stop < end:
                 break
-        self._hold(path, grow, touch=False)
+        return grow
 
     def release(self, path: Path, kv_tokens: int, *, keep_own: bool) -> int:
         """Free a request's blocks, tail first; returns how many blocks joined the free pool.
@@ -146,12 +157,13 @@ class PrefixCache:
         block = self.block
         full = kv_tokens // block
         partial = 1 if kv_tokens % block else 0
-        before = self.free
+        before = self.unhashed + self.cached_free
         own_start = path.blocks
         if keep_own and not path.dup and path.held >= own_start and full > own_start:
             own = path.own
             if own is None:
                 own = path.own = Node(own_start, 0)
+                path.nodes.append(own)
             if own.present == path.held - own_start:  # only this request holds its own node
                 new = full - own_start
                 self.held += new - own.hold
@@ -163,23 +175,30 @@ class PrefixCache:
             self._push(None, 0, dead)
         self.unhashed += partial
         self._hold(path, 0, touch=False)
-        return self.free - before
+        return self.unhashed + self.cached_free - before
 
     def _hold(self, path: Path, upto: int, *, touch: bool) -> None:
         """Move the request's hold from `path.held` to `upto` leading blocks; deepest node first when releasing."""
         old = path.held
         if upto == old:
             return
-        nodes = path.nodes if path.own is None else [*path.nodes, path.own]
-        if upto < old:
+        nodes = path.nodes
+        growing = upto > old
+        if growing:
+            low, high = old, upto
+        else:
             low, high = upto, old
             nodes = reversed(nodes)
-        else:
-            low, high = old, upto
         for node in nodes:
             first, owned = node.first, node.owned
-            if first >= high or first + owned <= low:
+            if first >= high:
+                if growing:
+                    break
                 continue
+            if first + owned <= low:
+                if growing:
+                    continue
+                break
             before = old - first
             before = 0 if before < 0 else owned if before > owned else before
             after = upto - first
@@ -213,6 +232,10 @@ class PrefixCache:
     # -- the free pool ---------------------------------------------------------------------
 
     def _push(self, node: Node | None, low: int, high: int) -> None:
+        if node is None and self.lru and self.lru[-1][0] is None:
+            self.lru[-1][2] += high - low  # dead runs side by side are one run
+            self.cached_free += high - low
+            return
         run = [node, low, high]
         self.lru.append(run)
         if node is not None:
@@ -221,18 +244,21 @@ class PrefixCache:
 
     def _touch(self, node: Node, upto: int) -> None:
         """Take the node's free blocks below `upto` out of the LRU queue: a request holds them again.
+        A node's runs lie above its hold, the newest lowest, so they are trimmed from the newest.
         A run left empty stays in the queue, skipped when it comes up."""
-        kept = []
-        for run in node.runs:
-            if run[2] <= upto:
-                self.cached_free -= run[2] - run[1]
-                run[1] = run[2]
-            else:
-                if run[1] < upto:
-                    self.cached_free -= upto - run[1]
-                    run[1] = upto
-                kept.append(run)
-        node.runs = kept
+        runs = node.runs
+        while runs:
+            run = runs[-1]
+            low, high = run[1], run[2]
+            if low >= upto:
+                return
+            if high > upto:
+                self.cached_free -= upto - low
+                run[1] = upto
+                return
+            self.cached_free -= high - low
+            run[1] = high
+            runs.pop()
 
     def allocate(self, blocks: int) -> None:
         """Take `blocks` from the free pool: unhashed ones first, then the least recently freed cached ones."""

@@ -91,6 +91,7 @@ class CallExchange:
                 self._end(gateway.finished, call)
             else:
                 self._end(gateway.failed, call, f"engine {instance} answered {upstream.status}")
+            headers.append((b"content-length", b"%d" % len(body)))
             await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return

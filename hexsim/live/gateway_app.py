@@ -16,8 +16,9 @@ from contextlib import asynccontextmanager, suppress
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -30,13 +31,14 @@ from hexsim.live.openai_errors import error_response
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 128k-token prompt of token ids is about 1 MB of JSON
 FORWARDED_HEADERS = ("authorization",)
+CALL_PATHS = ("/v1/completions", "/v1/chat/completions")
 
 
 class _TooLarge(Exception):
     pass
 
 
-def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES):
     """The gateway as an ASGI app; scraping the engines and closing idle queries run for its lifespan."""
     registry = gateway_registry(gateway)
 
@@ -56,22 +58,32 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES) -
                 await task
             await gateway.close()
 
-    async def call(request: Request) -> Response:
+    async def call(scope, receive, send) -> None:
+        """A call, in plain ASGI: the one path that carries load skips the framework's layers."""
+        headers = Headers(scope=scope)
         try:
-            raw = await _read_limited(request, max_body_bytes)
+            answer = await opened_call(scope, receive, headers)
+        except ClientDisconnect:
+            return
+        await answer(scope, receive, send)
+
+    async def opened_call(scope, receive, headers: Headers):
+        """The call's exchange with its engine, or the error answer that refuses it."""
+        try:
+            raw = await _read_limited(headers, receive, max_body_bytes)
         except _TooLarge:
             return error_response(f"the request body exceeds the gateway's limit of {max_body_bytes} bytes", 413)
         try:
-            body = read_body(raw, chat=request.scope["path"].endswith("/chat/completions"))
-            workflow = read_workflow(request.headers)
+            body = read_body(raw, chat=scope["path"] == "/v1/chat/completions")
+            workflow = read_workflow(headers)
             opened = gateway.open_call(body, raw, workflow)
         except (BodyError, HeaderError) as error:
             return error_response(str(error), 400)
         except GatewayError as error:
             return error_response(error.message, error.status)
-        headers = {"content-type": "application/json", "accept-encoding": "identity"}
-        headers |= {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
-        return CallExchange(gateway, opened, request.scope["path"], headers)
+        forwarded = {"content-type": "application/json", "accept-encoding": "identity"}
+        forwarded |= {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+        return CallExchange(gateway, opened, scope["path"], forwarded)
 
     async def finish(request: Request) -> Response:
         query = request.path_params["query"]
@@ -106,24 +118,40 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES) -
         return error_response(error.detail, error.status_code)
 
     routes = [
-        Route("/v1/completions", call, methods=["POST"]),
-        Route("/v1/chat/completions", call, methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/queries/{query:path}/finish", finish, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    rest = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] in CALL_PATHS:
+            if scope["method"] == "POST":
+                await call(scope, receive, send)
+            else:
+                answer = error_response("Method Not Allowed", 405)
+                answer.headers["allow"] = "POST"
+                await answer(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return app
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
+async def _read_limited(headers: Headers, receive, limit: int) -> bytes:
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -46,8 +46,14 @@ def base_url(host: str, port: int) -> str:
 
 
 def server_config(app, log_level: str = "info") -> uvicorn.Config:
+    # No proxy-header rewriting: nothing here reads the client's address.
     return uvicorn.Config(
-        app, log_level=log_level, access_log=False, timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S, lifespan="on"
+        app,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S,
+        lifespan="on",
     )
 
 

@@ -47,8 +47,9 @@ class FakeEngine:
         self.gap = gap
         self.delay = delay  # seconds before a non-streamed answer
         self.bodies: list[bytes] = []
-        self.running = 0
+        self.running = 0  # requests from elsewhere, beside the ones it is answering
         self.waiting = 0
+        self.answering = 0
         self.metrics_up = True
         self.status = 200
         self.gone = threading.Event()
@@ -57,7 +58,8 @@ class FakeEngine:
         async def metrics(_: Request) -> Response:
             if not self.metrics_up:
                 return PlainTextResponse("down", status_code=500)
-            return PlainTextResponse(METRICS.format(model=MODEL, running=self.running, waiting=self.waiting))
+            running = self.running + self.answering  # as vLLM counts every request it holds
+            return PlainTextResponse(METRICS.format(model=MODEL, running=running, waiting=self.waiting))
 
         async def models(_: Request) -> Response:
             return JSONResponse({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
@@ -68,7 +70,11 @@ class FakeEngine:
             if self.status != 200:
                 return JSONResponse({"error": {"message": "refused", "code": self.status}}, status_code=self.status)
             if not json.loads(raw).get("stream"):
-                await asyncio.sleep(self.delay)
+                self.answering += 1
+                try:
+                    await asyncio.sleep(self.delay)
+                finally:
+                    self.answering -= 1
                 return Response(b"".join(self.chunks), media_type="application/json")
             return _Stream(self)
 

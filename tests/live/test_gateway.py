@@ -12,7 +12,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from hexsim.live.call_body import read_body
+from hexsim.live.call_body import GUESS_BLOCK_TOKENS, read_body
 from tests.live.gateway_helpers import MODEL, FakeEngine, fake_engines, gateway_at, workflow
 
 BODY = {"model": MODEL, "prompt": [7] * 300, "max_tokens": 16}
@@ -196,14 +196,15 @@ def test_an_unknown_path_is_a_404_in_openai_shape(path):
 
 def test_the_scheduler_learns_what_each_engine_caches_from_the_prompts_it_sent_there():
     engines = FakeEngine(), FakeEngine()
+    g = GUESS_BLOCK_TOKENS
     with fake_engines(*engines) as urls, gateway_at(urls, "vllm") as (url, gateway):
-        schema = list(range(1000, 1064))  # four full blocks of 16 token ids
+        schema = list(range(1000, 1000 + 2 * g))  # two full guess blocks of token ids
         for own in (1, 2):  # round robin over the two engines: a100-0, then a100-1
-            assert post(url, body=BODY | {"prompt": schema + [own] * 20}).status_code == 200
-        text = "the schema " * 30  # 330 characters: five blocks of 64 characters, 16 tokens each
-        assert post(url, body=BODY | {"prompt": text + "first question"}).status_code == 200
+            assert post(url, body=BODY | {"prompt": schema + [own] * (g // 2)}).status_code == 200
+        text = "the schema " * (g // 2)  # 5.5 g characters: five blocks of 4 g characters, g tokens each
+        assert post(url, body=BODY | {"prompt": text * 4 + "first question"}).status_code == 200
         instances = gateway.adapters[MODEL].seam.core.instances
-        probe = read_body(json.dumps({"model": MODEL, "prompt": schema + [9] * 40}).encode(), chat=False).prefix
-        text_probe = read_body(json.dumps({"model": MODEL, "prompt": text + "other"}).encode(), chat=False).prefix
-        assert [inst.prefixes.cached_tokens(probe) for inst in instances] == [64, 64]
-        assert [inst.prefixes.cached_tokens(text_probe) for inst in instances] == [5 * 16, 0]  # third call: a100-0
+        probe = read_body(json.dumps({"model": MODEL, "prompt": schema + [9] * 2 * g}).encode(), chat=False).prefix
+        text_probe = read_body(json.dumps({"model": MODEL, "prompt": text * 4 + "other"}).encode(), chat=False).prefix
+        assert [inst.prefixes.cached_tokens(probe) for inst in instances] == [2 * g, 2 * g]
+        assert [inst.prefixes.cached_tokens(text_probe) for inst in instances] == [5 * g, 0]  # third call: a100-0

@@ -3,7 +3,8 @@
 It keeps stage deadlines, dispatches each call to an instance, holds the calls an instance
 cannot take yet in the policy's order, and admits them when the instance has room: under the
 `max_running` cap of calls in flight, and while the runtime has not said the instance is full.
-While some instances have room, calls go only to those. Requests an engine holds that the
+While some instances have room, calls go only to those; while some are up, never to one the
+runtime took out. A call that failed before answering is placed again. Requests an engine holds that the
 runtime did not send it count as load, a typical call each (the template's means).
 It never reads a clock (time comes in as `now`) and sees a query only as far as it has gone:
 output lengths and later stages come from the workflow template, never from the trace.
@@ -22,6 +23,7 @@ from hexsim.scheduler.events import (
     CallFailed,
     CallFinished,
     CallId,
+    CallRetry,
     CallSpec,
     CallStarted,
     Decision,
@@ -30,6 +32,7 @@ from hexsim.scheduler.events import (
     Fail,
     InstanceLoad,
     InstanceRoom,
+    InstanceUp,
     QueryArrived,
     QueryFinished,
     StageReady,
@@ -76,6 +79,7 @@ class SchedulerCore:
         for inst in self.instances:
             inst.foreign_call = estimates(inst.profile, typical_input, template.default_output)
         self._roomless = 0
+        self._down = 0
         self._smallest_kv = min(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
         self._largest_kv = max(inst.profile.kv_capacity_tokens_usable for inst in self._candidates)
         self._outputs: dict[str, float] = {}
@@ -88,7 +92,9 @@ class SchedulerCore:
             CallStarted: self._call_started,
             CallFinished: self._call_finished,
             CallFailed: self._call_failed,
+            CallRetry: self._call_retry,
             InstanceRoom: self._instance_room,
+            InstanceUp: self._instance_up,
             InstanceLoad: self._instance_load,
             QueryFinished: self._query_finished,
         }
@@ -133,41 +139,47 @@ class SchedulerCore:
             calls.append(ScheduledCall((query, stage, first + i), state, spec, est))
         if new_stage:
             state.stage_deadline = self._budget.stage_deadline(state, calls, now)
-        deadline = state.stage_deadline
         decisions: list[Decision] = []
         touched: list[InstanceState] = []
-        choose, key, registry, smallest = self._dispatcher.choose, self._order.key, self._calls, self._smallest_kv
-        dispatched = self._dispatched
         for call in calls:
-            call.deadline = deadline
-            spec = call.spec
-            tokens = spec.input_tokens + (spec.max_tokens or 0)
-            candidates = self._candidates if tokens <= smallest else self._fitting(tokens)
-            if not candidates:
-                decisions.append(Fail(call.id, self._too_large(spec)))
-                continue
-            if self._roomless:
-                candidates = [inst for inst in candidates if inst.room] or candidates
-            inst = choose(call, candidates)
-            call.instance = inst.index
-            call.t_comp = t_comp = inst.est_compute(call)
-            call.key = call_key = key(call)
-            inst.outstanding += 1
-            inst.queued_work += t_comp
-            if spec.prefix:
-                inst.prefixes.sent(spec.prefix)
-            registry[call.id] = call
-            dispatched += 1
-            heapq.heappush(inst.held, (call_key, dispatched, call))
-            decisions.append(Dispatch(call.id, inst.index, deadline, call_key))
-            if inst not in touched:
+            call.deadline = state.stage_deadline
+            inst = self._place(call, decisions)
+            if inst is not None and inst not in touched:
                 touched.append(inst)
-        self._dispatched = dispatched
         if len(touched) > 1:
             touched.sort(key=_index)
         for inst in touched:
             self._admit(inst, decisions)
         return decisions
+
+    def _place(self, call: ScheduledCall, decisions: list[Decision], avoid: int = -1) -> InstanceState | None:
+        """Dispatch `call` to an instance (not `avoid` while another can take it) and hold it there;
+        None (and a Fail) if no instance can ever hold it."""
+        spec = call.spec
+        tokens = spec.input_tokens + (spec.max_tokens or 0)
+        candidates = self._candidates if tokens <= self._smallest_kv else self._fitting(tokens)
+        if not candidates:
+            decisions.append(Fail(call.id, self._too_large(spec)))
+            return None
+        if self._down:
+            candidates = [inst for inst in candidates if inst.up] or candidates
+        if avoid >= 0:
+            candidates = [inst for inst in candidates if inst.index != avoid] or candidates
+        if self._roomless:
+            candidates = [inst for inst in candidates if inst.room] or candidates
+        inst = self._dispatcher.choose(call, candidates)
+        call.instance = inst.index
+        call.t_comp = t_comp = inst.est_compute(call)
+        call.key = call_key = self._order.key(call)
+        inst.outstanding += 1
+        inst.queued_work += t_comp
+        if spec.prefix:
+            inst.prefixes.sent(spec.prefix)
+        self._calls[call.id] = call
+        self._dispatched += 1
+        heapq.heappush(inst.held, (call_key, self._dispatched, call))
+        decisions.append(Dispatch(call.id, inst.index, call.deadline, call_key))
+        return inst
 
     def _call_started(self, event: CallStarted, now: float) -> Sequence[Decision]:
         call = self._admitted(event.call)
@@ -180,7 +192,45 @@ class SchedulerCore:
         return self._release(self._admitted(event.call))
 
     def _call_failed(self, event: CallFailed, now: float) -> Sequence[Decision]:
+        call = self._calls.get(event.call)
+        if call is not None and not call.admitted:
+            del self._calls[call.id]
+            call.withdrawn = True
+            self._unload(self.instances[call.instance], call)
+            return ()
         return self._release(self._admitted(event.call))
+
+    def _call_retry(self, event: CallRetry, now: float) -> Sequence[Decision]:
+        call = self._admitted(event.call)
+        decisions = list(self._release(call))
+        call.admitted = call.started = False
+        inst = self._place(call, decisions, avoid=call.instance)
+        if inst is not None:
+            self._admit(inst, decisions)
+        return decisions
+
+    def _instance_up(self, event: InstanceUp, now: float) -> list[Decision]:
+        inst = self.instances[event.instance]
+        if inst.up == event.up:
+            return []
+        inst.up = event.up
+        self._down += -1 if event.up else 1
+        # Calls held where they cannot run (on a down instance) go where they can.
+        stranded = [i for i in self._candidates if not i.up and i.held] if self._down < len(self._candidates) else []
+        decisions: list[Decision] = []
+        touched: list[InstanceState] = []
+        for source in stranded:
+            calls = [entry[2] for entry in sorted(source.held) if not entry[2].withdrawn]
+            source.held.clear()
+            for call in calls:
+                self._unload(source, call)
+                target = self._place(call, decisions)
+                if target is not None and target not in touched:
+                    touched.append(target)
+        touched.sort(key=_index)
+        for target in touched:
+            self._admit(target, decisions)
+        return decisions
 
     def _instance_room(self, event: InstanceRoom, now: float) -> Sequence[Decision]:
         inst = self.instances[event.instance]
@@ -235,6 +285,8 @@ class SchedulerCore:
         held, cap = inst.held, self.config.max_running
         while held and inst.room and (not cap or inst.in_flight < cap):
             call = heapq.heappop(held)[2]
+            if call.withdrawn:
+                continue
             call.admitted = True
             inst.in_flight += 1
             priority = 0
@@ -245,16 +297,22 @@ class SchedulerCore:
     def _release(self, call: ScheduledCall) -> Sequence[Decision]:
         del self._calls[call.id]
         inst = self.instances[call.instance]
-        inst.outstanding -= 1
         inst.in_flight -= 1
         if call.started:
             inst.running -= 1
-        inst.queued_work = inst.queued_work - call.t_comp if inst.outstanding else 0.0
+        self._unload(inst, call)
         if not inst.held:
             return ()
         decisions: list[Decision] = []
         self._admit(inst, decisions)
         return decisions
+
+
+    @staticmethod
+    def _unload(inst: InstanceState, call: ScheduledCall) -> None:
+        """Take a call's estimated work off the instance it was dispatched to."""
+        inst.outstanding -= 1
+        inst.queued_work = inst.queued_work - call.t_comp if inst.outstanding else 0.0
 
 
 def _index(inst: InstanceState) -> int:

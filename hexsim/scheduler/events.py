@@ -64,7 +64,17 @@ class CallFinished:
 
 @dataclass(slots=True)
 class CallFailed:
-    """The runtime could not run an admitted call (the engine refused or lost it)."""
+    """The runtime could not run an admitted call (the engine refused or lost it), or gives up on
+    one the core still holds (its client left, it waited too long to be placed)."""
+
+    call: CallId
+    reason: str
+
+
+@dataclass(slots=True)
+class CallRetry:
+    """An admitted call failed before any of its answer reached the client: the core places it
+    again, on another instance while one can take it."""
 
     call: CallId
     reason: str
@@ -76,6 +86,15 @@ class InstanceRoom:
 
     instance: int
     room: bool
+
+
+@dataclass(slots=True)
+class InstanceUp:
+    """The instance's engine answers (`up`), or is taken out until told again (it keeps failing):
+    a down instance gets no calls while another is up, and the calls it holds are placed again."""
+
+    instance: int
+    up: bool
 
 
 @dataclass(slots=True)
@@ -95,7 +114,16 @@ class QueryFinished:
 
 
 Event = (
-    QueryArrived | StageReady | CallStarted | CallFinished | CallFailed | InstanceRoom | InstanceLoad | QueryFinished
+    QueryArrived
+    | StageReady
+    | CallStarted
+    | CallFinished
+    | CallFailed
+    | CallRetry
+    | InstanceRoom
+    | InstanceUp
+    | InstanceLoad
+    | QueryFinished
 )
 
 

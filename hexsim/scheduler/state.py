@@ -44,6 +44,7 @@ class ScheduledCall:
     key: float = 0.0
     admitted: bool = False
     started: bool = False
+    withdrawn: bool = False  # failed while held: skipped when its turn comes
 
     @property
     def stage(self) -> int:
@@ -63,6 +64,7 @@ class InstanceState:
     in_flight: int = 0
     running: int = 0
     room: bool = True
+    up: bool = True
     foreign: int = 0  # requests the engine holds that the core did not admit there
     foreign_call: float = 0.0  # estimated seconds of compute of one such request
     held: list[tuple[float, int, ScheduledCall]] = field(default_factory=list)  # a heap: key, dispatch order

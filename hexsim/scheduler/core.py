@@ -307,7 +307,6 @@ class SchedulerCore:
         self._admit(inst, decisions)
         return decisions
 
-
     @staticmethod
     def _unload(inst: InstanceState, call: ScheduledCall) -> None:
         """Take a call's estimated work off the instance it was dispatched to."""

@@ -10,6 +10,11 @@ model = "..."         # optional: default the top-level model
 name = "a100"         # optional: instance names get -0, -1, ... when count > 1
 urls = ["http://10.0.0.5:8000", "http://10.0.0.6:8000"]   # optional: the instances' engines
                       # (live commands only); `url = "..."` when count is 1
+prefix_caching = true # optional: vLLM's automatic prefix caching (default on, as in vLLM)
+gpus = [[0, 1, 2, 3], [4, 5, 6, 7]]   # optional, for `hexsim launch` on one machine: the GPU ids
+                      # (CUDA_VISIBLE_DEVICES) of each instance, tp of them; `gpus = [0, 1, 2, 3]`
+                      # when count is 1; without it an instance takes the lowest ids no other claims
+vllm_args = ["--enable-chunked-prefill"]   # optional: more arguments of `vllm serve` (launch only)
 """
 
 from collections import Counter
@@ -18,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hexsim.errors import InputError
+from hexsim.inputfile import shown
 from hexsim.profiles.gpus import canonical_gpu
 from hexsim.profiles.latency import Profile
 from hexsim.profiles.resolve import canonical_model, resolve_profile
@@ -30,6 +36,8 @@ class InstanceSpec:
     profile: Profile
     url: str | None = None  # where its engine serves vLLM's HTTP API (live commands only)
     prefix_caching: bool = True  # vLLM's automatic prefix caching, on by default as in vLLM v1
+    gpus: tuple[int, ...] | None = None  # GPU ids for `hexsim launch` (None: the launcher assigns them)
+    vllm_args: tuple[str, ...] = ()  # more arguments of its `vllm serve` (`hexsim launch` only)
 
     @property
     def model(self) -> str:
@@ -68,7 +76,7 @@ def load_cluster(path: str | Path) -> ClusterSpec:
     instances: list[InstanceSpec] = []
     for i, raw in enumerate(entries):
         entry = Table(raw, path, f"instances[{i}].")
-        entry.check_keys({"gpu", "count", "tp", "model", "name", "url", "urls", "prefix_caching"})
+        entry.check_keys({"gpu", "count", "tp", "model", "name", "url", "urls", "prefix_caching", "gpus", "vllm_args"})
         gpu = canonical_gpu(entry.get("gpu", str), f"{path}: key '{entry.key('gpu')}'")
         count = entry.get(
             "count",
@@ -83,8 +91,11 @@ def load_cluster(path: str | Path) -> ClusterSpec:
         base = entry.get("name", str, f"{gpu.lower()}")
         urls = _urls(entry, count)
         caching = entry.get("prefix_caching", bool, True)
+        gpus = _gpus(entry, count, profile.tp)
+        extra = tuple(entry.get("vllm_args", list, [], check=_arguments, rule=_ARGUMENTS))
         for j in range(count):
-            instances.append(InstanceSpec(f"{base}-{j}" if count > 1 else base, profile, urls[j], caching))
+            name = f"{base}-{j}" if count > 1 else base
+            instances.append(InstanceSpec(name, profile, urls[j], caching, gpus[j], extra))
     if not instances:
         raise InputError(str(path), "key 'instances': the cluster has no instance")
     named = Counter(inst.name for inst in instances)
@@ -127,3 +138,31 @@ def _url(entry: Table, key: str, url: object) -> str:
     if not valid:
         raise entry.fail(key, f"must be {rule}, got {url!r}")
     return url.rstrip("/")
+
+
+_ARGUMENTS = "a list of vLLM command-line arguments (strings) starting with an option, as ['--max-model-len', '8192']"
+
+
+def _arguments(args: list) -> bool:
+    return all(isinstance(a, str) and a for a in args) and (not args or args[0].startswith("-"))
+
+
+def _gpus(entry: Table, count: int, tp: int) -> list[tuple[int, ...] | None]:
+    """The GPU ids of each instance of the entry: `gpus` is a list of tp ids when count is 1, else a list of
+    count such lists; no id twice in the entry."""
+    if "gpus" not in entry.data:
+        return [None] * count
+    one = f"a list of {tp} distinct GPU ids (integers from 0), as many as tp"
+    rule = one if count == 1 else f"a list of {count} lists (one per instance), each {one}"
+    raw = entry.get("gpus", list, rule=rule)
+    groups = [raw] if count == 1 else raw
+    valid = len(groups) == count and all(
+        isinstance(g, list) and len(g) == tp and all(type(i) is int and i >= 0 for i in g) for g in groups
+    )
+    if not valid:
+        raise entry.fail("gpus", f"must be {rule}, got {shown(raw)}")
+    ids = [i for g in groups for i in g]
+    twice = next((i for i, k in Counter(ids).items() if k > 1), None)
+    if twice is not None:
+        raise entry.fail("gpus", f"names GPU {twice} twice, got {shown(raw)}: an instance needs GPUs of its own")
+    return [tuple(g) for g in groups]

@@ -73,6 +73,17 @@ def test_prefix_caching_is_on_unless_an_instance_turns_it_off(tmp_path):
     assert [i.prefix_caching for i in cluster.instances] == [True, True, False]
 
 
+def test_gpus_and_vllm_args_for_launch(tmp_path):
+    text = cluster_text(
+        instance("A100", count=2, tp=4, gpus=[[4, 5, 6, 7], [0, 1, 2, 3]], vllm_args=["--enforce-eager"]),
+        instance("L40S", tp=8, gpus=list(range(8, 16))),
+        instance("A6000"),
+    )
+    cluster = load_cluster(write(tmp_path, text))
+    assert [i.gpus for i in cluster.instances] == [(4, 5, 6, 7), (0, 1, 2, 3), tuple(range(8, 16)), None]
+    assert [i.vllm_args for i in cluster.instances] == [("--enforce-eager",), ("--enforce-eager",), (), ()]
+
+
 def test_bundled_cluster_names_local_engines():
     urls = [i.url for i in load_cluster(default_cluster()).instances]
     assert urls == [f"http://127.0.0.1:{port}" for port in (8001, 8002, 8003, 8004)]

@@ -20,6 +20,7 @@ class Gpu:
     interconnect: str
     interconnect_gbs: float
     source: str
+    product: str  # nvidia.com/gpu.product, the node label of Kubernetes' GPU feature discovery
 
     @property
     def hbm_bytes(self) -> float:
@@ -39,13 +40,14 @@ def gpu_table(path: Path | None = None) -> dict[str, Gpu]:
     numbers = ("hbm_gib", "hbm_gbs", "bf16_tflops", "interconnect_gbs")
     for name, raw in doc.items():
         table = Table(raw, path, f"{name}.")
-        table.check_keys({"aliases", "interconnect", "source", *numbers})
+        table.check_keys({"aliases", "interconnect", "source", "product", *numbers})
         values = {k: table.get(k, (int, float), check=_positive, rule="a positive number") for k in numbers}
         gpus[name] = Gpu(
             name=name,
             aliases=tuple(table.get("aliases", list, [])),
             interconnect=table.get("interconnect", str),
             source=table.get("source", str),
+            product=table.get("product", str),
             **values,
         )
     return gpus

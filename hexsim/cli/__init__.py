@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from hexsim import __version__
-from hexsim.cli import capacity, compare, emulate, profile, replay, serve, simulate, trace, tune
+from hexsim.cli import capacity, compare, emulate, launch, profile, replay, serve, simulate, trace, tune
 from hexsim.errors import InputError, ParameterError
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hexsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for command in (simulate, compare, trace, profile, serve, emulate, replay, tune, capacity):
+    for command in (simulate, compare, trace, profile, serve, emulate, replay, launch, tune, capacity):
         command.add_parser(sub)
     return parser
 

@@ -195,8 +195,10 @@ class SchedulerCore:
         call = self._calls.get(event.call)
         if call is not None and not call.admitted:
             del self._calls[call.id]
-            call.withdrawn = True
-            self._unload(self.instances[call.instance], call)
+            inst = self.instances[call.instance]
+            inst.held = [entry for entry in inst.held if entry[2] is not call]
+            heapq.heapify(inst.held)
+            self._unload(inst, call)
             return ()
         return self._release(self._admitted(event.call))
 
@@ -220,7 +222,7 @@ class SchedulerCore:
         decisions: list[Decision] = []
         touched: list[InstanceState] = []
         for source in stranded:
-            calls = [entry[2] for entry in sorted(source.held) if not entry[2].withdrawn]
+            calls = [entry[2] for entry in sorted(source.held)]
             source.held.clear()
             for call in calls:
                 self._unload(source, call)
@@ -285,8 +287,6 @@ class SchedulerCore:
         held, cap = inst.held, self.config.max_running
         while held and inst.room and (not cap or inst.in_flight < cap):
             call = heapq.heappop(held)[2]
-            if call.withdrawn:
-                continue
             call.admitted = True
             inst.in_flight += 1
             priority = 0

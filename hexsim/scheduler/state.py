@@ -44,7 +44,6 @@ class ScheduledCall:
     key: float = 0.0
     admitted: bool = False
     started: bool = False
-    withdrawn: bool = False  # failed while held: skipped when its turn comes
 
     @property
     def stage(self) -> int:

@@ -26,8 +26,7 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seed(text: str) -> int:
-    """A random seed: numpy takes non-negative integers only."""
+def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -35,6 +34,11 @@ def seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
+
+
+def seed(text: str) -> int:
+    """A random seed: numpy takes non-negative integers only."""
+    return non_negative_int(text)
 
 
 def flags(parser: argparse.ArgumentParser, **renames: str) -> dict[str, str]:

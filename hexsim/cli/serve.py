@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from hexsim.cli.options import add_cluster, add_config, add_slo_scale, add_template, flags, positive_float
+from hexsim.cli.options import (
+    add_cluster,
+    add_config,
+    add_slo_scale,
+    add_template,
+    flags,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from hexsim.defaults import DEFAULT_SLO_SCALE
 from hexsim.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+API_KEY_VARIABLE = "HEXSIM_API_KEY"
 
 
 def add_parser(subparsers) -> None:
@@ -66,6 +77,46 @@ def add_parser(subparsers) -> None:
         metavar="S",
         help="seconds an engine may stay silent in the middle of an answer (default 900)",
     )
+    p.add_argument(
+        "--max-queued",
+        type=positive_int,
+        default=1024,
+        metavar="N",
+        help="calls that may wait for an engine; more get 429 with Retry-After (default 1024)",
+    )
+    p.add_argument(
+        "--place-timeout",
+        type=positive_float,
+        default=60.0,
+        metavar="S",
+        help="seconds a call may wait for an engine before it gets 503 with Retry-After (default 60)",
+    )
+    p.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=3,
+        metavar="N",
+        help="times a call whose engine failed before answering is placed again (default 3)",
+    )
+    p.add_argument(
+        "--trip-after",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="failures in a row (calls or metrics reads) that take an engine out until it answers (default 3)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="on Ctrl-C or SIGTERM, seconds to let calls in flight finish before closing (default 30)",
+    )
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"require 'Authorization: Bearer KEY' on every endpoint but /health (default: ${API_KEY_VARIABLE})",
+    )
     p.add_argument("--log", metavar="FILE", help="append every scheduler event and decision to FILE (JSON Lines)")
     p.set_defaults(run=run, flags=flags(p))
 
@@ -84,6 +135,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         raise InputError(
             "serve", f"needs the live extra ({error.name} is missing): pip install 'hexsim[live]'"
         ) from None
+    import os
     from contextlib import ExitStack
     from dataclasses import replace
 
@@ -111,7 +163,14 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         stale_after=max(args.stale_after, args.scrape_interval),
         idle_timeout=args.idle_timeout,
         timeouts=replace(Timeouts(), read=args.read_timeout),
+        max_queued=args.max_queued,
+        place_timeout=args.place_timeout,
+        retries=args.retries,
+        trip_after=args.trip_after,
     )
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
+    if api_key is not None and (api_key == "" or not api_key.isprintable()):
+        raise InputError("--api-key", "expected printable characters, got an empty or unprintable key")
     sock = listen(args.host, args.port)
     with ExitStack() as stack:
         stack.callback(sock.close)
@@ -120,11 +179,12 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         gateway = Gateway(cluster, config, template, settings, log)
         err.print(
             f"hexsim gateway at {base_url(args.host, args.port)} (Ctrl-C to quit)\n"
-            f"policy {config.policy}, SLO {slo:.1f} s, engines:",
+            f"policy {config.policy}, SLO {slo:.1f} s, API key {'required' if api_key else 'off'}, engines:",
             highlight=False,
             markup=False,
         )
         names = max(len(inst.name) for inst in cluster.instances)
         for inst in cluster.instances:
             err.print(f"  {inst.name:<{names}}  {inst.url}", soft_wrap=True, highlight=False, markup=False)
-        uvicorn.Server(server_config(create_gateway_app(gateway))).run(sockets=[sock])
+        app = create_gateway_app(gateway, api_key=api_key)
+        uvicorn.Server(server_config(app, drain_timeout=args.drain_timeout)).run(sockets=[sock])

@@ -18,6 +18,7 @@ import aiohttp
 from hexsim.live.engine_metrics import EngineLoad, MetricsError, read_engine_load
 
 HTTP_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+UNREACHABLE = (aiohttp.ClientConnectionError, asyncio.TimeoutError)
 SCRAPE_ERRORS = (*HTTP_ERRORS, MetricsError, UnicodeDecodeError)
 
 
@@ -42,6 +43,10 @@ class Engine:
     scraped: float = -math.inf  # monotonic time of the last good scrape
     error: str | None = "not scraped yet"
     room: bool = False  # saturated until a first good scrape
+    up: bool = True  # taken out after failing `trip_after` times in a row, back when it answers
+    failures: int = 0  # calls and scrapes failed in a row
+    dispatches: int = 0  # calls sent
+    retried: int = 0  # calls that failed here before answering and were placed again
 
     def open(self) -> None:
         """Start the engine's connection pool (in the event loop that will use it)."""
@@ -64,7 +69,11 @@ class Engine:
 
     def sent(self) -> None:
         self.in_flight += 1
+        self.dispatches += 1
         self.peak = max(self.peak, self.in_flight)
+
+    def answered(self) -> None:
+        self.failures = 0
 
     def ended(self) -> None:
         self.in_flight -= 1

@@ -2,12 +2,17 @@
 call to its engine, relay the answer as it comes (a stream chunk by chunk, untouched), and
 tell the gateway how it went: started (first bytes of the answer), finished, or failed.
 
+An engine that cannot be reached, answers 5xx or breaks off before anything was relayed gets
+the call placed again elsewhere; the answer's `x-hexsim-retries` says how many times. A stream
+that breaks off once relaying has begun ends with an error event: nothing is sent twice.
+
 A client that goes away at any point ends the exchange. Before admission the call is released
 as soon as the core admits it; after, the request to the engine is closed, and vLLM aborts a
 request whose connection closes.
 """
 
 import asyncio
+import time
 
 import aiohttp
 
@@ -57,44 +62,71 @@ class CallExchange:
 
     async def _exchange(self, send) -> None:
         call, gateway = self.call, self.gateway
-        decision = await asyncio.shield(call.decision)
-        if not isinstance(decision, Admit):
-            self._end(gateway.refused, call)
-            await _send_error(send, 400, f"the call can never run: {decision.reason}")
-            return
-        engine = gateway.sending(call, decision)
-        try:
-            upstream = await engine.post(self.path, gateway.content(call, decision), self.headers)
-        except HTTP_ERRORS as error:
-            self._end(gateway.failed, call, f"engine {engine.name} did not answer: {_describe(error)}")
-            await _send_error(send, 502, f"engine {engine.name} ({engine.url}) did not answer: {_describe(error)}")
-            return
-        try:
-            await self._relay(upstream, send, engine.name)
-        finally:
-            # Back to the pool if the answer was read to its end; else the connection closes, and vLLM
-            # aborts a request whose connection closes.
-            upstream.release()
+        while True:
+            try:
+                left = call.opened + gateway.settings.place_timeout - time.monotonic()
+                decision = await asyncio.wait_for(asyncio.shield(call.decision), max(left, 0.0))
+            except TimeoutError:
+                self._end(gateway.give_up, call, "unplaced")
+                waited = gateway.settings.place_timeout
+                message = f"no engine could take the call within {waited:g} s"
+                await _send_error(send, 503, message, gateway.settings.retry_after)
+                return
+            if not isinstance(decision, Admit):
+                self._end(gateway.refused, call)
+                await _send_error(send, 400, f"the call can never run: {decision.reason}")
+                return
+            engine = gateway.sending(call, decision)
+            try:
+                upstream = await engine.post(self.path, gateway.content(call, decision), self.headers)
+            except HTTP_ERRORS as error:
+                if self._retry(f"engine {engine.name} did not answer: {_describe(error)}"):
+                    continue
+                await _send_error(send, 502, f"engine {engine.name} ({engine.url}) did not answer: {_describe(error)}")
+                return
+            try:
+                if await self._relay(upstream, send, engine.name):
+                    continue
+                return
+            finally:
+                # Back to the pool if the answer was read to its end; else the connection closes, and vLLM
+                # aborts a request whose connection closes.
+                upstream.release()
 
-    async def _relay(self, upstream: aiohttp.ClientResponse, send, instance: str) -> None:
+    def _retry(self, reason: str) -> bool:
+        """Place the call again (True), or fail it for good (False)."""
+        if self.gateway.retry(self.call, reason):
+            return True
+        self._end(self.gateway.failed, self.call, reason)
+        return False
+
+    async def _relay(self, upstream: aiohttp.ClientResponse, send, instance: str) -> bool:
+        """Relay the engine's answer; True if nothing was relayed and the call is to be placed again."""
         call, gateway = self.call, self.gateway
         headers = [(k, v) for k, v in upstream.raw_headers if k.lower() not in DROPPED_HEADERS]
         headers.append((b"x-hexsim-instance", instance.encode()))
+        headers.append((b"x-hexsim-retries", b"%d" % call.retries))
         if upstream.status != 200 or not call.body.stream:
             try:
                 body = await upstream.read()
             except HTTP_ERRORS as error:
-                self._end(gateway.failed, call, f"engine {instance} broke off its answer: {_describe(error)}")
-                await _send_error(send, 502, f"engine {instance} broke off its answer: {_describe(error)}")
-                return
-            if upstream.status == 200:
+                reason = f"engine {instance} broke off its answer: {_describe(error)}"
+                if self._retry(reason):
+                    return True
+                await _send_error(send, 502, reason)
+                return False
+            if upstream.status >= 500:
+                reason = f"engine {instance} answered {upstream.status}"
+                if self._retry(reason):
+                    return True
+            elif upstream.status == 200:
                 self._end(gateway.finished, call)
             else:
                 self._end(gateway.failed, call, f"engine {instance} answered {upstream.status}")
             headers.append((b"content-length", b"%d" % len(body)))
             await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
-            return
+            return False
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             async for chunk in upstream.content.iter_any():
@@ -102,10 +134,15 @@ class CallExchange:
                     gateway.started(call)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except HTTP_ERRORS as error:
-            self._end(gateway.failed, call, f"engine {instance} broke off its stream: {_describe(error)}")
+            reason = f"engine {instance} broke off its stream: {_describe(error)}"
+            gateway.engine_failed(call.engine, reason)
+            self._end(gateway.failed, call, reason, "broken")
+            event = b"data: %s\n\n" % error_body(reason, 502)
+            await send({"type": "http.response.body", "body": event, "more_body": True})
         else:
             self._end(gateway.finished, call)
         await send({"type": "http.response.body", "body": b""})
+        return False
 
     def _end(self, how, *args) -> None:
         self.ended = True
@@ -119,7 +156,7 @@ class CallExchange:
         elif call.decision.done() and isinstance(call.decision.result(), Fail):
             self.gateway.refused(call)
         else:
-            self.gateway.abandon(call)
+            self.gateway.give_up(call, "abandoned")
 
 
 async def _client_gone(receive) -> None:
@@ -127,9 +164,12 @@ async def _client_gone(receive) -> None:
         pass
 
 
-async def _send_error(send, status: int, message: str) -> None:
+async def _send_error(send, status: int, message: str, retry_after: int | None = None) -> None:
     body = error_body(message, status)
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+    headers = [(b"content-type", b"application/json")]
+    if retry_after is not None:
+        headers.append((b"retry-after", b"%d" % retry_after))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -12,6 +12,12 @@ here, and from here to the core. A query ends when its client says so
 The core's clock runs `time_scale` times faster than the wall clock, so that with emulated
 engines sped up as much, every time the core sees (SLOs, deadlines, estimates) is in model
 seconds, as in the simulator.
+
+Faults: a call whose engine fails before any of its answer reached the client is placed again
+(`retry`, at most `retries` times); an engine that fails `trip_after` times in a row (calls or
+scrapes) is taken out, and its scrapes keep probing it until it answers. Overload: at most
+`max_queued` calls wait to be admitted (more get 429), none are taken while no engine is up
+(503), and a call that waits `place_timeout` gets 503: each with Retry-After.
 """
 
 import asyncio
@@ -20,11 +26,13 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from prometheus_client import Histogram
+
 from hexsim.cluster import ClusterSpec
 from hexsim.errors import ParameterError
 from hexsim.live.adapter import GatewayAdapter
 from hexsim.live.call_body import CallBody
-from hexsim.live.engines import SCRAPE_ERRORS, Engine, Timeouts
+from hexsim.live.engines import SCRAPE_ERRORS, UNREACHABLE, Engine, Timeouts
 from hexsim.live.headers import Workflow
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.core import SchedulerCore
@@ -33,10 +41,13 @@ from hexsim.scheduler.events import (
     CallFailed,
     CallFinished,
     CallId,
+    CallRetry,
     CallSpec,
     CallStarted,
+    Fail,
     InstanceLoad,
     InstanceRoom,
+    InstanceUp,
     QueryArrived,
     QueryFinished,
     StageReady,
@@ -45,14 +56,18 @@ from hexsim.scheduler.log import DecisionLog
 from hexsim.scheduler.registry import get_policy
 from hexsim.scheduler.template import WorkflowTemplate
 
+DECISION_BUCKETS = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)
+
 
 class GatewayError(Exception):
-    """A call the gateway refuses: an HTTP status and a message for OpenAI's error shape."""
+    """A call the gateway refuses: an HTTP status and a message for OpenAI's error shape, and
+    for overload, the seconds after which to try again."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,11 @@ class GatewaySettings:
     stale_after: float = 2.0  # wall seconds without good metrics before an engine counts as saturated
     idle_timeout: float = 600.0  # wall seconds after which a query with nothing in flight is closed
     timeouts: Timeouts = Timeouts()
+    max_queued: int = 1024  # calls waiting to be admitted; beyond, 429
+    place_timeout: float = 60.0  # wall seconds a call may wait to be admitted; then 503
+    retries: int = 3  # times a call that failed before answering is placed again
+    trip_after: int = 3  # failures in a row that take an engine out
+    retry_after: int = 1  # seconds, in the Retry-After of a 429 or 503
 
 
 @dataclass(eq=False)
@@ -70,10 +90,14 @@ class OpenQuery:
     id: str
     adapter: GatewayAdapter
     single: bool  # a call without workflow headers: the query ends with it
+    arrival: float  # on the core's clock
+    slo: float
     stage: int = -1
     stage_calls: int = 0
     in_flight: int = 0
     seen: float = 0.0  # monotonic time its last call started or ended
+    ended: float = 0.0  # on the core's clock, when its last call ended
+    failed: bool = False  # some call of it did not finish
 
 
 @dataclass(eq=False)
@@ -83,15 +107,22 @@ class GatewayCall:
     body: CallBody
     raw: bytes
     decision: asyncio.Future
+    opened: float  # monotonic
+    step: str
+    deadline: float = float("inf")  # its stage's, on the core's clock
     engine: Engine | None = None
     started: bool = False
+    waiting: bool = True  # for the core's admission
+    retries: int = 0
 
 
 @dataclass
 class Outcomes:
-    """Calls by how they ended, for /metrics."""
+    """Calls by how they ended, stage deadlines missed by step, queries by SLO met: for /metrics."""
 
     counts: Counter = field(default_factory=Counter)
+    deadline_misses: Counter = field(default_factory=Counter)
+    queries: Counter = field(default_factory=Counter)  # (model, met) -> queries closed
 
     def add(self, model: str, outcome: str) -> None:
         self.counts[model, outcome] += 1
@@ -114,11 +145,21 @@ class Gateway:
         def clock() -> float:
             return (time.monotonic() - start) * scale
 
+        self.clock = clock
+        self.decision_seconds = Histogram(
+            "hexsim_scheduling_decision_seconds",
+            "Wall time the scheduler core took to handle one event and decide.",
+            buckets=DECISION_BUCKETS,
+            registry=None,
+        )
+
         policy = get_policy(config.policy)
         instances = [(inst.name, inst.profile) for inst in cluster.instances]
         models = list(dict.fromkeys(inst.model for inst in cluster.instances))
         self.adapters = {
-            model: GatewayAdapter(SchedulerCore(policy, instances, template, model, config), clock, log)
+            model: GatewayAdapter(
+                SchedulerCore(policy, instances, template, model, config), clock, log, self.decision_seconds.observe
+            )
             for model in models
         }
         self.engines = [
@@ -126,6 +167,7 @@ class Gateway:
         ]
         self.queries: dict[str, OpenQuery] = {}
         self.outcomes = Outcomes()
+        self.waiting = 0  # calls waiting for the core's admission
 
     @property
     def models(self) -> list[str]:
@@ -138,6 +180,7 @@ class Gateway:
         adapter = self.adapters.get(body.model)
         if adapter is None:
             raise GatewayError(404, f"The model `{body.model}` does not exist.")
+        self._check_capacity(body.model)
         query = self._query(workflow, adapter)
         stage = workflow.stage
         index = query.stage_calls if stage == query.stage else 0
@@ -152,9 +195,33 @@ class Gateway:
         query.stage, query.stage_calls = stage, index + 1
         query.in_flight += 1
         query.seen = time.monotonic()
-        call = GatewayCall((query.id, stage, index), query, body, raw, asyncio.get_running_loop().create_future())
-        adapter.on_decision(call.id, lambda decision: call.decision.done() or call.decision.set_result(decision))
+        loop = asyncio.get_running_loop()
+        call = GatewayCall((query.id, stage, index), query, body, raw, loop.create_future(), query.seen, workflow.step)
+        if adapter.dispatches:
+            call.deadline = adapter.dispatches[0].deadline
+        self.waiting += 1
+        self._await_decision(call)
         return call
+
+    def _check_capacity(self, model: str) -> None:
+        after = self.settings.retry_after
+        if not any(e.up for e in self.engines if e.model == model):
+            raise GatewayError(503, f"no engine serving {model} is up", after)
+        if self.waiting >= self.settings.max_queued:
+            raise GatewayError(429, f"{self.waiting} calls are waiting for an engine, the gateway's limit", after)
+
+    def _await_decision(self, call: GatewayCall) -> None:
+        def decided(decision: Admit | Fail) -> None:
+            self._unwait(call)
+            if not call.decision.done():
+                call.decision.set_result(decision)
+
+        call.query.adapter.on_decision(call.id, decided)
+
+    def _unwait(self, call: GatewayCall) -> None:
+        if call.waiting:
+            call.waiting = False
+            self.waiting -= 1
 
     def content(self, call: GatewayCall, admit: Admit) -> bytes:
         """The body to send: as it came, with vLLM's `priority` when the policy orders the engine's queue."""
@@ -175,30 +242,54 @@ class Gateway:
 
     def finished(self, call: GatewayCall) -> None:
         self.started(call)
+        call.engine.answered()
         call.query.adapter.send(CallFinished(call.id))
+        if call.query.adapter.seam.clock() > call.deadline:
+            self.outcomes.deadline_misses[call.body.model, call.step] += 1
         self._ended(call, "finished")
 
     def failed(self, call: GatewayCall, reason: str, outcome: str = "failed") -> None:
         """An admitted call that did not run to its end (the engine refused or lost it, or the client left)."""
+        call.query.failed = True
         call.query.adapter.send(CallFailed(call.id, reason))
         self._ended(call, outcome)
 
+    def retry(self, call: GatewayCall, reason: str) -> bool:
+        """The call's engine failed before any of its answer reached the client: place the call
+        again (True), unless it has been placed `retries` times already (False: the caller fails it)."""
+        engine = call.engine
+        self.engine_failed(engine, reason)
+        if call.retries >= self.settings.retries:
+            return False
+        call.retries += 1
+        engine.retried += 1
+        engine.ended()
+        call.engine = None
+        call.decision = asyncio.get_running_loop().create_future()
+        call.waiting = True
+        self.waiting += 1
+        self._await_decision(call)
+        call.query.adapter.send(CallRetry(call.id, reason))
+        return True
+
     def refused(self, call: GatewayCall) -> None:
         """The core failed the call: no instance can ever hold it."""
+        call.query.failed = True
         self._ended(call, "refused")
 
-    def abandon(self, call: GatewayCall) -> None:
-        """The client left before the call was admitted: release it as soon as the core admits it."""
-        self._ended(call, "abandoned")
-
-        def release(decision: asyncio.Future) -> None:
-            if not decision.cancelled() and isinstance(decision.result(), Admit):
-                call.query.adapter.send(CallFailed(call.id, "the client went away"))
-
+    def give_up(self, call: GatewayCall, outcome: str) -> None:
+        """Stop waiting for the core to admit the call (its client left, or it waited too long)."""
+        call.query.failed = True
+        self._ended(call, outcome)
+        adapter = call.query.adapter
         if call.decision.done():
-            release(call.decision)
-        else:
-            call.decision.add_done_callback(release)
+            if isinstance(call.decision.result(), Admit):
+                adapter.send(CallFailed(call.id, outcome))
+            return
+        self._unwait(call)
+        adapter.forget(call.id)
+        call.decision.cancel()
+        adapter.send(CallFailed(call.id, outcome))
 
     def _ended(self, call: GatewayCall, outcome: str) -> None:
         if call.engine is not None:
@@ -206,6 +297,7 @@ class Gateway:
         query = call.query
         query.in_flight -= 1
         query.seen = time.monotonic()
+        query.ended = query.adapter.seam.clock()
         self.outcomes.add(call.body.model, outcome)
         if query.single:
             self._close(query)
@@ -216,8 +308,9 @@ class Gateway:
         name = workflow.query
         query = self.queries.get(name) if name is not None else None
         if query is None:
-            query = OpenQuery(name or f"call-{uuid.uuid4().hex}", adapter, single=name is None)
-            adapter.send(QueryArrived(query.id, workflow.slo or self.settings.slo))
+            slo = workflow.slo or self.settings.slo
+            query = OpenQuery(name or f"call-{uuid.uuid4().hex}", adapter, name is None, adapter.seam.clock(), slo)
+            adapter.send(QueryArrived(query.id, slo))
             self.queries[query.id] = query
         elif query.adapter is not adapter:
             raise GatewayError(400, f"X-Hexsim-Query: query {name!r} runs on another model")
@@ -234,6 +327,9 @@ class Gateway:
     def _close(self, query: OpenQuery) -> None:
         del self.queries[query.id]
         query.adapter.send(QueryFinished(query.id))
+        if query.stage >= 0:
+            met = not query.failed and query.ended - query.arrival <= query.slo
+            self.outcomes.queries[query.adapter.seam.core.model, met] += 1
 
     def close_idle(self, now: float) -> int:
         """Close queries idle for `idle_timeout` with nothing in flight; returns how many."""
@@ -252,7 +348,9 @@ class Gateway:
             adapter = self.adapters[engine.model]
             if isinstance(result, SCRAPE_ERRORS):
                 engine.error = _scrape_error(result)
-                if engine.room and now - engine.scraped > self.settings.stale_after:
+                if isinstance(result, UNREACHABLE):  # bad metrics from a live engine only make them stale
+                    self.engine_failed(engine, engine.error)
+                if engine.room and (now - engine.scraped > self.settings.stale_after or not engine.up):
                     engine.room = False
                     adapter.send(InstanceRoom(engine.index, False))
                 continue
@@ -263,6 +361,21 @@ class Gateway:
             if not engine.room:
                 engine.room = True
                 adapter.send(InstanceRoom(engine.index, True))
+            self.engine_answered(engine)
+
+    def engine_failed(self, engine: Engine, reason: str) -> None:
+        """A call or a scrape of `engine` failed: after `trip_after` in a row it is taken out."""
+        engine.failures += 1
+        engine.error = reason
+        if engine.up and engine.failures >= self.settings.trip_after:
+            engine.up = False
+            self.adapters[engine.model].send(InstanceUp(engine.index, False))
+
+    def engine_answered(self, engine: Engine) -> None:
+        engine.failures = 0
+        if not engine.up:
+            engine.up = True
+            self.adapters[engine.model].send(InstanceUp(engine.index, True))
 
     async def run_background(self) -> None:
         """Scrape the engines every `scrape_interval` and close idle queries, until cancelled."""

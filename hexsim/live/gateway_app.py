@@ -11,6 +11,7 @@ Every refusal is a 4xx (or a 5xx the gateway's fault or an engine's) in OpenAI's
 
 import asyncio
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -38,8 +39,9 @@ class _TooLarge(Exception):
     pass
 
 
-def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES):
-    """The gateway as an ASGI app; scraping the engines and closing idle queries run for its lifespan."""
+def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES, api_key: str | None = None):
+    """The gateway as an ASGI app; scraping the engines and closing idle queries run for its lifespan.
+    With `api_key`, every endpoint but /health wants `Authorization: Bearer <api_key>`."""
     registry = gateway_registry(gateway)
 
     @asynccontextmanager
@@ -80,9 +82,10 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES):
         except (BodyError, HeaderError) as error:
             return error_response(str(error), 400)
         except GatewayError as error:
-            return error_response(error.message, error.status)
+            return error_response(error.message, error.status, error.retry_after)
         forwarded = {"content-type": "application/json", "accept-encoding": "identity"}
-        forwarded |= {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+        if api_key is None:  # else the client's key is the gateway's, not the engines'
+            forwarded |= {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
         return CallExchange(gateway, opened, scope["path"], forwarded)
 
     async def finish(request: Request) -> Response:
@@ -125,7 +128,16 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES):
     ]
     rest = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
+    expected = f"Bearer {api_key}".encode() if api_key is not None else None
+
     async def app(scope, receive, send) -> None:
+        if expected is not None and scope["type"] == "http" and scope["path"] != "/health":
+            given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")
+            if not hmac.compare_digest(given, expected):
+                answer = error_response("a valid API key is required: Authorization: Bearer <key>", 401)
+                answer.headers["www-authenticate"] = "Bearer"
+                await answer(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["path"] in CALL_PATHS:
             if scope["method"] == "POST":
                 await call(scope, receive, send)

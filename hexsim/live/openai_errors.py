@@ -6,9 +6,11 @@ from starlette.responses import JSONResponse
 
 ERROR_TYPES = {
     400: "BadRequestError",
+    401: "AuthenticationError",
     404: "NotFoundError",
     405: "MethodNotAllowedError",
     413: "RequestTooLargeError",
+    429: "RateLimitError",
     502: "BadGatewayError",
     503: "ServiceUnavailableError",
 }
@@ -24,5 +26,6 @@ def error_body(message: str, status: int) -> bytes:
     return json.dumps(error_payload(message, status)).encode()
 
 
-def error_response(message: str, status: int) -> JSONResponse:
-    return JSONResponse(error_payload(message, status), status_code=status)
+def error_response(message: str, status: int, retry_after: int | None = None) -> JSONResponse:
+    headers = {"retry-after": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(error_payload(message, status), status_code=status, headers=headers)

@@ -45,22 +45,25 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def server_config(app, log_level: str = "info") -> uvicorn.Config:
+def server_config(app, log_level: str = "info", drain_timeout: float = SHUTDOWN_TIMEOUT_S) -> uvicorn.Config:
+    """On SIGINT or SIGTERM the server stops accepting, lets requests in flight finish for up to
+    `drain_timeout` seconds, then closes."""
     # No proxy-header rewriting: nothing here reads the client's address.
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S,
+        timeout_graceful_shutdown=drain_timeout,
         lifespan="on",
     )
 
 
 @contextmanager
-def app_in_thread(app, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve `app` on a free port of `host` in a background thread; yields its base URL, stops it on exit."""
-    sock = listen(host, 0)
+def app_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` on `port` (default a free one) of `host` in a background thread; yields its base
+    URL, stops it on exit."""
+    sock = listen(host, port)
     port = sock.getsockname()[1]
     server = uvicorn.Server(server_config(app, "warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

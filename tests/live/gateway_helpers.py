@@ -42,9 +42,11 @@ class FakeEngine:
         chunks: tuple[bytes, ...] = (b'data: {"n": 1}\n\n', b"data: [DONE]\n\n"),
         gap: float = 0.0,
         delay: float = 0.0,
+        break_after: int | None = None,
     ):
         self.chunks = chunks
         self.gap = gap
+        self.break_after = break_after  # stream chunks sent before the engine breaks off
         self.delay = delay  # seconds before a non-streamed answer
         self.bodies: list[bytes] = []
         self.running = 0  # requests from elsewhere, beside the ones it is answering
@@ -102,7 +104,9 @@ class _Stream:
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
             )
-            for chunk in self.engine.chunks:
+            for sent, chunk in enumerate(self.engine.chunks):
+                if sent == self.engine.break_after:
+                    raise ConnectionResetError("the engine broke off")
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await asyncio.sleep(self.engine.gap)
             await send({"type": "http.response.body", "body": b""})
@@ -118,16 +122,20 @@ def cluster_at(urls: list[str], cluster: ClusterSpec = PAPER) -> ClusterSpec:
 
 @contextmanager
 def gateway_at(
-    urls: list[str], policy: str = "hexgen", log: io.StringIO | None = None, **settings
+    urls: list[str],
+    policy: str = "hexgen",
+    log: io.StringIO | None = None,
+    max_running: int = 0,
+    api_key: str | None = None,
+    **settings,
 ) -> Iterator[tuple[str, Gateway]]:
     """A gateway in front of the engines at `urls` (the paper cluster's profiles, in order)."""
     cluster = cluster_at(urls)
     settings = {"slo": 100.0, "scrape_interval": 0.05, "stale_after": 0.3} | settings
     decision_log = DecisionLog(log, [inst.name for inst in cluster.instances]) if log is not None else None
-    gateway = Gateway(
-        cluster, SchedulerConfig(policy=policy), default_template(), GatewaySettings(**settings), decision_log
-    )
-    with app_in_thread(create_gateway_app(gateway)) as url:
+    config = SchedulerConfig(policy=policy, max_running=max_running)
+    gateway = Gateway(cluster, config, default_template(), GatewaySettings(**settings), decision_log)
+    with app_in_thread(create_gateway_app(gateway, api_key=api_key)) as url:
         yield url, gateway
 
 

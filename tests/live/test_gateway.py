@@ -159,10 +159,12 @@ def test_an_engine_error_reaches_the_client_and_fails_the_call():
 def test_an_engine_that_stopped_answering_is_a_502_naming_it():
     with ExitStack() as engine_running:
         [engine_url] = engine_running.enter_context(fake_engines(FakeEngine()))
-        with gateway_at([engine_url], "vllm", stale_after=60.0) as (url, gateway):
+        # Its last metrics stay fresh for a minute and it is never taken out: calls still go there.
+        with gateway_at([engine_url], "vllm", stale_after=60.0, trip_after=1000) as (url, gateway):
             wait_for(lambda: gateway.engines[0].room)
-            engine_running.close()  # its last metrics stay fresh for a minute: calls still go there
+            engine_running.close()
             response = post(url)
+            assert gateway.engines[0].retried == gateway.settings.retries  # placed again, on itself
     assert response.status_code == 502
     error = response.json()["error"]
     assert error["code"] == 502 and "a100-0" in error["message"] and engine_url in error["message"]

@@ -189,6 +189,8 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "targets": list(args.target),
         "model": model,
         "time_scale": args.time_scale,
+        "retries": result.retries,
+        "resent": result.resent,
     }
     summaries = {name: policy_summary(records, experiment.base_slo, scales)}
     report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup, experiment.base_slo_rule)
@@ -202,6 +204,11 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         + (f" at time scale {args.time_scale:g}" if args.time_scale != 1 else ""),
         f"wrote {out}{os.sep}: queries_{name}.csv and calls_{name}.csv",
     ]
+    if result.retries or result.resent:
+        lines.append(
+            f"after engine failures the gateway placed {result.retries} calls again and "
+            f"{result.resent} broken streams were sent again"
+        )
     for line in lines:
         said.print(line, soft_wrap=True, highlight=False, markup=False)
     for failure in result.failures:

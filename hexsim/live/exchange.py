@@ -127,11 +127,20 @@ class CallExchange:
             await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return False
+        chunks = upstream.content.iter_any()
+        try:  # nothing goes to the client before the engine's first bytes: until then the call can move
+            first = await anext(chunks, b"")
+        except HTTP_ERRORS as error:
+            reason = f"engine {instance} broke off its stream: {_describe(error)}"
+            if self._retry(reason):
+                return True
+            await _send_error(send, 502, reason)
+            return False
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            async for chunk in upstream.content.iter_any():
-                if not call.started:
-                    gateway.started(call)
+            gateway.started(call)
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except HTTP_ERRORS as error:
             reason = f"engine {instance} broke off its stream: {_describe(error)}"

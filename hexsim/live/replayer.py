@@ -34,10 +34,11 @@ What it cannot observe: when an engine admitted a call (`admitted` stays empty, 
 queue waits of the report), whether the engine preempted it (`preemptions` empty), and how
 busy each engine was (no instance records: the report has no utilisation).
 
-Failures. A call answered with an HTTP error, a broken or malformed stream, token counts other
-than the trace's, or no end within `timeout` fails its query: the query's later stages are not
-sent, its calls in flight run to their end, and its record has no finish time. Failures are
-counted by target and kind. Every call ends within its timeout, so a replay always ends.
+Failures. A call whose stream hexsim's gateway reports broken off (its engine died mid-answer)
+is sent again, up to RESENDS times. A call answered with an HTTP error, a broken or malformed
+stream, token counts other than the trace's, or no end within `timeout` fails its query: the
+query's later stages are not sent, its calls in flight run to their end, and its record has no
+finish time. Failures are counted by target and kind. Every call ends within its timeout, so a replay always ends.
 """
 
 import asyncio
@@ -90,6 +91,8 @@ class Failure:
 class Replay:
     records: RunRecords
     failures: tuple[Failure, ...]  # in the order each kind first happened
+    retries: int = 0  # times a gateway placed a call again after its engine failed (x-hexsim-retries)
+    resent: int = 0  # calls sent again because a gateway reported their stream broken off
 
 
 async def replay(
@@ -136,7 +139,11 @@ async def replay(
         )
         await run.all(queries)
     records = RunRecords(label, tuple(run.queries), tuple(run.calls), (), run.last)
-    return Replay(records, tuple(f.freeze() for f in run.failures.values()))
+    return Replay(records, tuple(f.freeze() for f in run.failures.values()), run.retries, run.resent)
+
+
+RESENDS = 2  # times a call whose stream a gateway reports broken off is sent again
+BROKEN_OFF = 502  # the code of the error event hexsim's gateway ends a broken stream with
 
 
 class _CallError(Exception):
@@ -144,6 +151,10 @@ class _CallError(Exception):
         super().__init__(kind, message)
         self.kind = kind
         self.message = message
+
+
+class _BrokenOff(_CallError):
+    """A gateway's engine broke off the stream after it began: the call can be sent again."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,8 @@ class _Run:
         self.calls: list[CallRecord] = []
         self.queries: list[QueryRecord] = []
         self.failures: dict[tuple[str, str, str], _Failures] = {}
+        self.retries = 0
+        self.resent = 0
 
     def now(self) -> float:
         """Model seconds since the start of the replay."""
@@ -249,21 +262,30 @@ class _Run:
         headers = {QUERY: query.id, STEP: call.step, STAGE: str(stage)}
         if slo is not None:
             headers[SLO] = repr(slo)
-        seen = _Stream()
         finished = None
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with target.client.stream("POST", "/v1/completions", json=body, headers=headers) as response:
-                    if response.status_code != 200:
-                        raise _CallError(f"HTTP {response.status_code}", await _error_message(response))
-                    await self._read(response, seen)
-            finished = _check(seen, call)
-        except TimeoutError:
-            self._fail("call", target, query.id, "timeout", f"no end within {self.timeout:g} s")
-        except httpx.HTTPError as error:
-            self._fail("call", target, query.id, "connection", reason(error))
-        except _CallError as error:
-            self._fail("call", target, query.id, error.kind, error.message)
+        for attempt in range(RESENDS + 1):
+            seen = _Stream()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    async with target.client.stream("POST", "/v1/completions", json=body, headers=headers) as response:
+                        if response.status_code != 200:
+                            raise _CallError(f"HTTP {response.status_code}", await _error_message(response))
+                        retries = response.headers.get("x-hexsim-retries", "0")
+                        self.retries += int(retries) if retries.isdigit() else 0
+                        await self._read(response, seen)
+                finished = _check(seen, call)
+            except TimeoutError:
+                self._fail("call", target, query.id, "timeout", f"no end within {self.timeout:g} s")
+            except httpx.HTTPError as error:
+                self._fail("call", target, query.id, "connection", reason(error))
+            except _BrokenOff as error:
+                if attempt < RESENDS:
+                    self.resent += 1
+                    continue
+                self._fail("call", target, query.id, error.kind, error.message)
+            except _CallError as error:
+                self._fail("call", target, query.id, error.kind, error.message)
+            break
         record = CallRecord(
             query.id,
             stage,
@@ -304,7 +326,8 @@ class _Run:
             if not isinstance(chunk, dict):
                 raise _CallError("stream", f"a chunk is not a JSON object: {shorten(data)}")
             if "error" in chunk:
-                raise _CallError("stream", f"the stream reported an error: {_message(chunk)}")
+                error = _BrokenOff if _code(chunk) == BROKEN_OFF else _CallError
+                raise error("stream", f"the stream reported an error: {_message(chunk)}")
             if seen.first_token is None and chunk.get("choices"):
                 seen.first_token = now
             if isinstance(chunk.get("usage"), dict):
@@ -370,6 +393,11 @@ def _message_of(response: httpx.Response) -> str:
     except ValueError:
         return shorten(response.text) or "(no message)"
     return _message(body)
+
+
+def _code(body: dict) -> object:
+    error = body.get("error")
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _message(body: object) -> str:

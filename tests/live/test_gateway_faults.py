@@ -126,3 +126,13 @@ def test_with_an_api_key_every_endpoint_but_health_wants_it():
         good = {"Authorization": "Bearer s3cret"}
         assert post(url, good).status_code == 200
         assert httpx.get(f"{url}/metrics", headers=good).status_code == 200
+
+
+def test_a_stream_that_breaks_off_before_its_first_bytes_is_placed_again():
+    chunks = (b'data: {"n": 1}\n\n', b"data: [DONE]\n\n")
+    breaking, other = FakeEngine(chunks, break_after=0), FakeEngine(chunks)
+    with fake_engines(breaking, other) as urls, gateway_at(urls, "lor", trip_after=1000) as (url, gateway):
+        wait_for(lambda: all(e.room for e in gateway.engines))
+        response = post(url, body=BODY | {"stream": True})
+    assert response.status_code == 200 and response.headers["x-hexsim-retries"] == "1"
+    assert response.text == b"".join(chunks).decode() and len(other.bodies) == 1

@@ -108,27 +108,37 @@ def test_a_bad_request_gets_an_openai_error_and_the_engine_keeps_serving(case, u
         good_request(client)
 
 
+API_KEY = "corpus-key"
+
+
 @pytest.fixture(scope="module")
-def gateway_url(url):
+def gateway_urls(url):
+    """The corpus's gateway, open and with an API key."""
     cluster = ClusterSpec(MODEL, (InstanceSpec("corpus", PROFILE, url),))
     settings = GatewaySettings(slo=60.0, scrape_interval=0.05)
-    gateway = Gateway(cluster, SchedulerConfig(policy="hexgen"), default_template(), settings)
-    with app_in_thread(create_gateway_app(gateway)) as base_url:
-        yield base_url
+    gateways = [Gateway(cluster, SchedulerConfig(policy="hexgen"), default_template(), settings) for _ in range(2)]
+    with (
+        app_in_thread(create_gateway_app(gateways[0])) as open_url,
+        app_in_thread(create_gateway_app(gateways[1], api_key=API_KEY)) as keyed_url,
+    ):
+        yield {False: open_url, True: keyed_url}
 
 
 @pytest.mark.parametrize("case", [case for _, case in GATEWAY], ids=[name for name, _ in GATEWAY])
-def test_a_bad_request_gets_an_openai_error_from_the_gateway_and_it_keeps_serving(case, gateway_url):
+def test_a_bad_request_gets_an_openai_error_from_the_gateway_and_it_keeps_serving(case, gateway_urls):
     if "prompt_ids" in case:
         body = json.dumps({"model": MODEL, "prompt": [1] * case["prompt_ids"], "max_tokens": 4}).encode()
     else:
         body = b"x" * case["body_bytes"] if "body_bytes" in case else case["body"].encode()
-    with httpx.Client(base_url=gateway_url, timeout=10) as client:
+    keyed = "api_key" in case
+    gateway_url = gateway_urls[keyed]
+    client_headers = {"authorization": f"Bearer {API_KEY}"} if keyed else {}
+    with httpx.Client(base_url=gateway_url, timeout=10, headers=client_headers) as client:
+        headers = {"content-type": "application/json"} | case.get("headers", {})
+        if keyed:
+            headers["authorization"] = case["api_key"]
         response = client.request(
-            case.get("method", "POST"),
-            case.get("path", "/v1/completions"),
-            content=body,
-            headers={"content-type": "application/json"} | case.get("headers", {}),
+            case.get("method", "POST"), case.get("path", "/v1/completions"), content=body, headers=headers
         )
         assert response.status_code == case["status"], response.text
         error = json.loads(response.text)["error"]

@@ -145,7 +145,6 @@ class Gateway:
         def clock() -> float:
             return (time.monotonic() - start) * scale
 
-        self.clock = clock
         self.decision_seconds = Histogram(
             "hexsim_scheduling_decision_seconds",
             "Wall time the scheduler core took to handle one event and decide.",

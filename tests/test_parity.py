@@ -25,7 +25,6 @@ from hexsim.scheduler.template import default_template
 from hexsim.sim.simulate import simulate
 from hexsim.testing.scripted import QUERIES, through_gateway, through_simulator
 from hexsim.workload.arrivals import with_arrivals
-from hexsim.workload.model import Segment
 from hexsim.workload.traces import load_trace
 
 CLUSTER = load_cluster(default_cluster())
@@ -63,14 +62,23 @@ def test_a_simulations_events_replayed_through_the_gateway_adapter_give_its_log(
     now = [0.0]
     replay = io.StringIO()
     adapter = GatewayAdapter(core(policy, 0), lambda: now[0], DecisionLog(replay, NAMES))
-    for event_time, event in events_of(recorded):
+    # The log keeps a prefix's length only; policies that read the prefix cache need its segments,
+    # and the simulator took them from the queries.
+    prefixes = {
+        (q.id, s, i): call.prefix
+        for q in queries
+        for s, stage in enumerate(q.stages)
+        for i, call in enumerate(stage.calls)
+    }
+    for event_time, event in events_of(recorded, prefixes):
         now[0] = event_time
         adapter.send(event)
     assert replay.getvalue() == recorded
 
 
-def events_of(log: str) -> list:
-    """The events of a decision log, a stage's per-call records joined back into one StageReady."""
+def events_of(log: str, prefixes: dict) -> list:
+    """The events of a decision log, a stage's per-call records joined back into one StageReady,
+    each call with its prefix segments from `prefixes` (the log keeps only their length)."""
     events: list = []
     for line in log.splitlines():
         r = json.loads(line)
@@ -79,9 +87,7 @@ def events_of(log: str) -> list:
         if kind == "query_arrived":
             events.append((r["t"], QueryArrived(r["query"], r["slo"])))
         elif kind == "stage_ready":
-            # The log keeps a prefix's length, which is all the log shows of it again.
-            prefix = (Segment("replayed", r["prefix_tokens"]),) if "prefix_tokens" in r else ()
-            spec = CallSpec(r["step"], r["input_tokens"], r["max_tokens"], prefix)
+            spec = CallSpec(r["step"], r["input_tokens"], r["max_tokens"], prefixes[call])
             last = events[-1][1] if events else None
             if r["index"] > 0 and isinstance(last, StageReady) and last.query == r["query"]:
                 events[-1] = (r["t"], StageReady(last.query, last.stage, (*last.calls, spec)))

@@ -185,11 +185,15 @@ class SchedulerCore:
         call = self._admitted(event.call)
         if not call.started:
             call.started = True
-            self.instances[call.instance].running += 1
+            inst = self.instances[call.instance]
+            inst.running += 1
+            inst.hold_kv(call)
         return ()
 
     def _call_finished(self, event: CallFinished, now: float) -> Sequence[Decision]:
-        return self._release(self._admitted(event.call))
+        call = self._admitted(event.call)
+        call.query.attained += call.t_comp
+        return self._release(call)
 
     def _call_failed(self, event: CallFailed, now: float) -> Sequence[Decision]:
         call = self._calls.get(event.call)
@@ -300,6 +304,7 @@ class SchedulerCore:
         inst.in_flight -= 1
         if call.started:
             inst.running -= 1
+            inst.free_kv(call)
         self._unload(inst, call)
         if not inst.held:
             return ()

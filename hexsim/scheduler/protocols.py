@@ -31,6 +31,11 @@ class InstanceView(Protocol):
         """Calls whose first token came back and that have not finished."""
 
     @property
+    def kv_tokens(self) -> float:
+        """Estimated KV-cache tokens held by the calls running on the instance (first token back, not
+        finished): their prompts and estimated outputs, prefix segments they share counted once."""
+
+    @property
     def prefixes(self) -> CachedPrefixes:
         """What the core believes the instance's prefix cache holds, from the calls sent there."""
 

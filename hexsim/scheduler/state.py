@@ -8,9 +8,13 @@ from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.events import CallId, CallSpec
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class QueryState:
-    """A query in flight, as far as it has gone: its past and current stages, never its future."""
+    """A query in flight, as far as it has gone: its past and current stages, never its future.
+
+    `attained` is its attained service: the estimated compute (`t_comp`) of its calls that
+    finished. A policy may remember a query by it (weakly: the core forgets finished queries).
+    """
 
     id: str
     arrival: float
@@ -19,6 +23,7 @@ class QueryState:
     stages_of_step: dict[str, int] = field(default_factory=dict)
     stage_deadline: float = float("inf")
     stage_calls: int = 0
+    attained: float = 0.0
 
     @property
     def deadline(self) -> float:
@@ -68,6 +73,10 @@ class InstanceState:
     foreign_call: float = 0.0  # estimated seconds of compute of one such request
     held: list[tuple[float, int, ScheduledCall]] = field(default_factory=list)  # a heap: key, dispatch order
     prefixes: CachedPrefixes = field(init=False)
+    # Estimated KV-cache tokens held by the calls running here (first token back, not finished):
+    # each call's prompt and estimated output, a prefix segment shared by several counted once.
+    kv_tokens: float = 0.0
+    _kv_shared: dict[int, int] = field(default_factory=dict, init=False, repr=False)  # prefix chain -> running calls
 
     def __post_init__(self) -> None:
         self.prefixes = CachedPrefixes(self.profile.kv_capacity_tokens_usable)
@@ -78,3 +87,31 @@ class InstanceState:
 
     def est_compute(self, call: ScheduledCall) -> float:
         return self.estimates(self.profile, call.spec.input_tokens, call.est_output)
+
+    def hold_kv(self, call: ScheduledCall) -> None:
+        """`call` started running here: it holds its KV blocks until it finishes."""
+        self.kv_tokens += self._kv_change(call, 1)
+
+    def free_kv(self, call: ScheduledCall) -> None:
+        """`call`, counted out of `running`, finished or was lost: its blocks no other call shares are free."""
+        freed = self._kv_change(call, -1)
+        self.kv_tokens = self.kv_tokens - freed if self.running else 0.0
+
+    def _kv_change(self, call: ScheduledCall, step: int) -> float:
+        """Tokens `call` adds to (step 1) or takes from (step -1) the KV cache: all of its own, and
+        of its prefix segments those no other running call holds (blocks in use count once, as in vLLM)."""
+        tokens = call.spec.input_tokens + call.est_output
+        shared, chain = self._kv_shared, 0
+        for segment in call.spec.prefix:
+            chain = hash((chain, segment.key))
+            count = shared.get(chain, 0)
+            if step > 0:
+                shared[chain] = count + 1
+                if count:
+                    tokens -= segment.tokens  # already held by another running call
+            elif count > 1:
+                shared[chain] = count - 1
+                tokens -= segment.tokens  # still held by another running call
+            else:
+                shared.pop(chain, None)
+        return tokens

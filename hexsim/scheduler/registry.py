@@ -13,6 +13,7 @@ from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.fcfs import Fcfs
 from hexsim.scheduler.least_outstanding import LeastOutstanding
+from hexsim.scheduler.llmd import LlmdScorers
 from hexsim.scheduler.protocols import BudgetRule, Dispatcher, QueueOrder
 from hexsim.scheduler.query_deadline import QueryDeadline
 from hexsim.scheduler.round_robin import RoundRobin
@@ -54,6 +55,10 @@ def _workload_balanced(ctx: PolicyContext) -> Dispatcher:
     return WorkloadBalanced(ctx.config)
 
 
+def _llmd(ctx: PolicyContext) -> Dispatcher:
+    return LlmdScorers()
+
+
 def _fcfs(ctx: PolicyContext) -> QueueOrder:
     return Fcfs()
 
@@ -78,6 +83,7 @@ POLICIES: dict[str, Policy] = {
         Policy("rr-pq", "round-robin dispatch + urgency queues", _round_robin, _urgency, _stage_budget),
         Policy("wb-fcfs", "workload-balanced dispatch + FCFS queues", _workload_balanced, _fcfs, _query_deadline),
         Policy("hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, _urgency, _stage_budget),
+        Policy("llmd", "llm-d's queue, KV-cache and prefix-cache scorers + FCFS queues", _llmd, _fcfs, _query_deadline),
     )
 }
 

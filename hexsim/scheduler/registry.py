@@ -17,6 +17,7 @@ from hexsim.scheduler.llmd import LlmdScorers
 from hexsim.scheduler.protocols import BudgetRule, Dispatcher, QueueOrder
 from hexsim.scheduler.query_deadline import QueryDeadline
 from hexsim.scheduler.round_robin import RoundRobin
+from hexsim.scheduler.sglang import CacheAware
 from hexsim.scheduler.stage_budget import StageBudget
 from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.scheduler.urgency import Urgency
@@ -59,6 +60,10 @@ def _llmd(ctx: PolicyContext) -> Dispatcher:
     return LlmdScorers()
 
 
+def _sglang(ctx: PolicyContext) -> Dispatcher:
+    return CacheAware()
+
+
 def _fcfs(ctx: PolicyContext) -> QueueOrder:
     return Fcfs()
 
@@ -84,6 +89,7 @@ POLICIES: dict[str, Policy] = {
         Policy("wb-fcfs", "workload-balanced dispatch + FCFS queues", _workload_balanced, _fcfs, _query_deadline),
         Policy("hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, _urgency, _stage_budget),
         Policy("llmd", "llm-d's queue, KV-cache and prefix-cache scorers + FCFS queues", _llmd, _fcfs, _query_deadline),
+        Policy("sglang", "SGLang router's cache-aware dispatch + FCFS queues", _sglang, _fcfs, _query_deadline),
     )
 }
 

@@ -14,6 +14,7 @@ from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.fcfs import Fcfs
 from hexsim.scheduler.least_outstanding import LeastOutstanding
 from hexsim.scheduler.llmd import LlmdScorers
+from hexsim.scheduler.plas import AttainedService, ProgramLocality
 from hexsim.scheduler.protocols import BudgetRule, Dispatcher, QueueOrder
 from hexsim.scheduler.query_deadline import QueryDeadline
 from hexsim.scheduler.round_robin import RoundRobin
@@ -64,12 +65,20 @@ def _sglang(ctx: PolicyContext) -> Dispatcher:
     return CacheAware()
 
 
+def _autellix(ctx: PolicyContext) -> Dispatcher:
+    return ProgramLocality()
+
+
 def _fcfs(ctx: PolicyContext) -> QueueOrder:
     return Fcfs()
 
 
 def _urgency(ctx: PolicyContext) -> QueueOrder:
     return Urgency()
+
+
+def _plas(ctx: PolicyContext) -> QueueOrder:
+    return AttainedService()
 
 
 def _query_deadline(ctx: PolicyContext) -> BudgetRule:
@@ -90,6 +99,7 @@ POLICIES: dict[str, Policy] = {
         Policy("hexgen", "workload-balanced dispatch + urgency queues", _workload_balanced, _urgency, _stage_budget),
         Policy("llmd", "llm-d's queue, KV-cache and prefix-cache scorers + FCFS queues", _llmd, _fcfs, _query_deadline),
         Policy("sglang", "SGLang router's cache-aware dispatch + FCFS queues", _sglang, _fcfs, _query_deadline),
+        Policy("plas", "Autellix's program-locality dispatch + PLAS queues", _autellix, _plas, _query_deadline),
     )
 }
 

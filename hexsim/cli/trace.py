@@ -1,5 +1,5 @@
-"""`hexsim trace generate|convert|fit|stats|template`: write synthetic traces, convert traces to JSONL, fit
-their statistics, inspect traces."""
+"""`hexsim trace generate|convert|mix|fit|stats|template`: write synthetic traces, convert traces to JSONL, mix
+the traces of several workflows, fit their statistics, inspect traces."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "trace",
         help="generate and inspect workflow traces",
-        description="Generate synthetic CHESS traces, fit the statistics they are drawn from, and inspect traces.",
+        description="Generate synthetic CHESS traces, fit the statistics they are drawn from, mix the traces of "
+        "several workflows into one, and inspect traces.",
     )
-    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,convert,fit,stats,template}")
+    tsub = p.add_subparsers(dest="trace_command", required=True, metavar="{generate,convert,mix,fit,stats,template}")
     g = tsub.add_parser(
         "generate",
         help="write a synthetic CHESS-like trace (JSONL)",
@@ -48,6 +49,33 @@ def add_parser(subparsers) -> None:
     c.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
     add_prefix_model(c)
     c.set_defaults(run=_convert, flags=flags(c))
+    x = tsub.add_parser(
+        "mix",
+        help="mix the traces of several workflows into one (JSONL), each query naming its workflow",
+        description="Write one trace (JSONL) of the queries of several workflows, e.g. CHESS and MAC-SQL, in a "
+        "random order: one arrival stream. Each query names its workflow: the file name of its trace (without "
+        "extension), or the workflow a query of a mixed trace already names. Commands that read the mix give each "
+        "workflow its own base SLO (its own queries' mean standalone latency) and report attainment and latency "
+        "per workflow as well as overall.",
+    )
+    x.add_argument("files", nargs="+", metavar="TRACE", help="trace files (.json, .csv or .jsonl), one per workflow")
+    x.add_argument("--out", required=True, metavar="FILE", help="output JSONL trace")
+    x.add_argument(
+        "--queries",
+        type=positive_int,
+        metavar="N",
+        help="queries in the mix, drawn from each trace without replacement until it is used up, then again "
+        "(default: as many as the traces hold together)",
+    )
+    x.add_argument(
+        "--weights",
+        nargs="+",
+        metavar="NAME=W",
+        help="each workflow's share of the queries, relative: chess=3 macsql=1 (default: its trace's size)",
+    )
+    add_seed(x, "random seed of the draws and the order")
+    add_prefix_model(x)
+    x.set_defaults(run=_mix, flags=flags(x))
     f = tsub.add_parser(
         "fit",
         help="fit the workflow statistics 'trace generate --stats' reads to a CHESS trace",
@@ -89,6 +117,16 @@ def _generate(args: argparse.Namespace, console: Console, err: Console) -> None:
 
 def _convert(args: argparse.Namespace, console: Console, err: Console) -> None:
     run_convert(Path(args.file), Path(args.out), args.prefix_model)
+
+
+def _mix(args: argparse.Namespace, console: Console, err: Console) -> None:
+    counts = run_mix(
+        [Path(f) for f in args.files], Path(args.out), args.queries, args.weights, args.seed, args.prefix_model
+    )
+    shares = ", ".join(f"{name} {n}" for name, n in counts.items())
+    console.print(
+        f"wrote {args.out}: {sum(counts.values())} queries ({shares})", soft_wrap=True, highlight=False, markup=False
+    )
 
 
 def _fit(args: argparse.Namespace, console: Console, err: Console) -> None:
@@ -139,6 +177,93 @@ def run_convert(path: Path, out: Path, prefix_model: str | Path | None = None) -
     out = output_file("--out", out)
     spec = prefix_model if prefix_model is not None else default_prefix_model(path)
     save_trace(load_trace(path, spec), out)
+
+
+def run_mix(
+    paths: list[Path],
+    out: Path,
+    queries: int | None = None,
+    weights: list[str] | None = None,
+    seed: int = 0,
+    prefix_model: str | Path | None = None,
+) -> dict[str, int]:
+    """Write to `out` (hexsim JSONL) a mix of the traces at `paths` (`hexsim.workload.mix.mix_traces`): `queries`
+    queries (None: as many as the traces hold), each workflow's share by `weights` (`NAME=W` each; None: its
+    trace's size). A query's workflow is the one it names, else its file's name without extension. Returns the
+    number of queries of each workflow."""
+    from hexsim.cli.outputs import output_file
+    from hexsim.workload.mix import mix_traces, share_counts
+    from hexsim.workload.traces import default_prefix_model, load_trace, save_trace
+
+    if Path(out).suffix.lower() != ".jsonl":
+        raise InputError("--out", f"traces are written as JSON Lines; the name must end in .jsonl, got {out}")
+    out = output_file("--out", out)
+    traces = _workflows(
+        {
+            path: load_trace(path, prefix_model if prefix_model is not None else default_prefix_model(path))
+            for path in paths
+        }
+    )
+    if len(traces) < 2:
+        (name,) = traces
+        raise InputError(str(paths[0]), f"holds one workflow ({name!r}): a mix needs two or more")
+    shares = _weights(weights, traces) if weights else {name: float(len(qs)) for name, qs in traces.items()}
+    count = sum(len(qs) for qs in traces.values()) if queries is None else queries
+    mixed = mix_traces(traces, count, shares, seed)
+    save_trace(mixed, out)
+    return share_counts(count, shares)
+
+
+def _workflows(loaded: dict[Path, list]) -> dict[str, list]:
+    """The queries of every trace by workflow: the one a query names, else its file's name without extension."""
+    from hexsim.inputfile import shown
+    from hexsim.workload.fields import WORKFLOW_NAME, WORKFLOW_RULE
+
+    traces: dict[str, list] = {}
+    source: dict[str, Path] = {}
+    for path, queries in loaded.items():
+        if any(q.workflow is None for q in queries) and WORKFLOW_NAME.fullmatch(path.stem) is None:
+            raise InputError(
+                str(path),
+                f"the file's name {shown(path.stem)} names its workflow and must be {WORKFLOW_RULE}: rename it",
+            )
+        mine: dict[str, list] = {}
+        for query in queries:
+            mine.setdefault(query.workflow or path.stem, []).append(query)
+        for name, found in mine.items():
+            if name in traces:
+                raise InputError(
+                    str(path), f"workflow {name!r} also comes from {source[name]}: one trace per workflow; rename one"
+                )
+            traces[name], source[name] = found, path
+    return traces
+
+
+def _weights(items: list[str], traces: dict[str, list]) -> dict[str, float]:
+    """`NAME=W` items as weights, one for every workflow of `traces`."""
+    import math
+
+    known = ", ".join(sorted(traces))
+    weights: dict[str, float] = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        if not equals:
+            raise InputError("--weights", f"expected NAME=WEIGHT, got {item!r}")
+        if name not in traces:
+            raise InputError("--weights", f"unknown workflow {name!r} in {item!r} (the traces hold {known})")
+        if name in weights:
+            raise InputError("--weights", f"workflow {name!r} is weighted twice")
+        try:
+            weight = float(text)
+        except ValueError:
+            weight = math.nan
+        if not 0 < weight < math.inf:
+            raise InputError("--weights", f"the weight of {name!r} must be a positive number, got {text!r}")
+        weights[name] = weight
+    missing = [name for name in sorted(traces) if name not in weights]
+    if missing:
+        raise InputError("--weights", f"no weight for workflow {missing[0]!r}: give each of {known} one")
+    return weights
 
 
 def run_fit(path: Path, out: Path) -> None:

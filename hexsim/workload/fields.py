@@ -1,6 +1,7 @@
 """Field checks shared by the trace readers; each failure names where and what."""
 
 import math
+import re
 from typing import Any
 
 from hexsim.errors import InputError
@@ -11,6 +12,9 @@ from hexsim.workload.model import Call, Segment
 MAX_TOKENS = 10_000_000
 # About 31 years: float seconds still resolve a microsecond there.
 MAX_SECONDS = 1e9
+# A workflow's name is a report key and a --weights key (NAME=W): no spaces, '=' or ','.
+WORKFLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+WORKFLOW_RULE = "a name of 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
 
 
 def token_text(text: str, where: str, field: str) -> int:
@@ -34,6 +38,13 @@ def token_count(value: Any, where: str, field: str) -> int:
 def step_name(value: Any, where: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(where, f"field '{field}' must be a non-empty string, got {shown(value)}")
+    return value
+
+
+def workflow_name(value: Any, where: str, field: str) -> str:
+    """A workflow's name (`WORKFLOW_RULE`)."""
+    if not isinstance(value, str) or WORKFLOW_NAME.fullmatch(value) is None:
+        raise InputError(where, f"field '{field}' must be {WORKFLOW_RULE}, got {shown(value)}")
     return value
 
 

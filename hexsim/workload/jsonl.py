@@ -1,10 +1,12 @@
 """hexsim's own trace format: JSON Lines, one query per line, stages explicit.
 
-    {"id": "q7", "arrival": 12.5, "slo": 60.0,
+    {"id": "q7", "workflow": "chess", "arrival": 12.5, "slo": 60.0,
      "stages": [[{"step": "...", "input_tokens": 308, "output_tokens": 5,
                   "prefix": [{"key": "chess/extract_keywords", "tokens": 285}]}], ...]}
 
-`arrival`, `slo` and `prefix` are optional. A call's `prefix` lists the shared segments its
+`workflow`, `arrival`, `slo` and `prefix` are optional. `workflow` names the workflow a query
+runs in a trace that mixes several (`hexsim trace mix`): every query of such a trace names
+one, or none does. A call's `prefix` lists the shared segments its
 prompt starts with (a key and a token count each, in order): calls whose prefixes agree on
 their first k segments share those tokens exactly, so an engine's prefix cache can reuse them.
 """
@@ -17,12 +19,12 @@ from typing import TextIO
 from hexsim.errors import InputError
 from hexsim.inputfile import shown, text_lines
 from hexsim.jsonfile import parse_json
-from hexsim.workload.fields import check_fields, optional_seconds, parse_call, require
+from hexsim.workload.fields import check_fields, optional_seconds, parse_call, require, workflow_name
 from hexsim.workload.model import Call, Query, Stage
 
 
 def _parse_query(record: object, where: str) -> Query:
-    check_fields(record, where, ("id", "arrival", "slo", "stages"))
+    check_fields(record, where, ("id", "workflow", "arrival", "slo", "stages"))
     query_id = require(record, "id", where)
     if not isinstance(query_id, str | int) or isinstance(query_id, bool) or str(query_id).strip() == "":
         raise InputError(where, f"field 'id' must be a non-empty string, got {shown(query_id)}")
@@ -43,6 +45,7 @@ def _parse_query(record: object, where: str) -> Query:
         stages=tuple(stages),
         arrival=optional_seconds(record.get("arrival"), where, "arrival", positive=False),
         slo=optional_seconds(record.get("slo"), where, "slo", positive=True),
+        workflow=None if record.get("workflow") is None else workflow_name(record["workflow"], where, "workflow"),
     )
 
 
@@ -57,6 +60,14 @@ def read_jsonl(path: Path) -> list[Query]:
         if query.id in seen:
             raise InputError(where, f"duplicate query id {shown(query.id)} (first on line {seen[query.id]})")
         seen[query.id] = lineno
+        if queries and (query.workflow is None) != (queries[0].workflow is None):
+            first = seen[queries[0].id]
+            named, unnamed = (lineno, first) if query.workflow is not None else (first, lineno)
+            raise InputError(
+                where,
+                f"line {named} names a workflow and line {unnamed} does not: in a mixed trace every query names its "
+                "workflow",
+            )
         queries.append(query)
     if not queries:
         raise InputError(str(path), "no queries in the file")
@@ -65,6 +76,8 @@ def read_jsonl(path: Path) -> list[Query]:
 
 def query_to_record(query: Query) -> dict:
     record: dict = {"id": query.id}
+    if query.workflow is not None:
+        record["workflow"] = query.workflow
     if query.arrival is not None:
         record["arrival"] = query.arrival
     if query.slo is not None:

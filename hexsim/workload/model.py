@@ -54,13 +54,16 @@ class Query:
     """One end-to-end Text-to-SQL request.
 
     `arrival` and `slo` (seconds) are optional: traces without them get arrivals from an
-    arrival process and the SLO from the run's SLO scale.
+    arrival process and the SLO from the run's SLO scale. `workflow` names the workflow the
+    query runs (e.g. CHESS or MAC-SQL) in a trace that mixes several (`hexsim trace mix`);
+    None in a trace of one.
     """
 
     id: str
     stages: tuple[Stage, ...]
     arrival: float | None = None
     slo: float | None = None
+    workflow: str | None = None
 
     @property
     def calls(self) -> tuple[Call, ...]:

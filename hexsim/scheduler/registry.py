@@ -12,6 +12,7 @@ from hexsim.profiles.latency import Profile
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.fcfs import Fcfs
+from hexsim.scheduler.finish_time import FinishTime
 from hexsim.scheduler.least_outstanding import LeastOutstanding
 from hexsim.scheduler.llmd import LlmdScorers
 from hexsim.scheduler.plas import AttainedService, ProgramLocality
@@ -69,6 +70,10 @@ def _autellix(ctx: PolicyContext) -> Dispatcher:
     return ProgramLocality()
 
 
+def _finish_time(ctx: PolicyContext) -> Dispatcher:
+    return FinishTime(ctx.config, ctx.estimates)
+
+
 def _fcfs(ctx: PolicyContext) -> QueueOrder:
     return Fcfs()
 
@@ -100,6 +105,7 @@ POLICIES: dict[str, Policy] = {
         Policy("llmd", "llm-d's queue, KV-cache and prefix-cache scorers + FCFS queues", _llmd, _fcfs, _query_deadline),
         Policy("sglang", "SGLang router's cache-aware dispatch + FCFS queues", _sglang, _fcfs, _query_deadline),
         Policy("plas", "Autellix's program-locality dispatch + PLAS queues", _autellix, _plas, _query_deadline),
+        Policy("hexsim", "earliest estimated finish dispatch + urgency queues", _finish_time, _urgency, _stage_budget),
     )
 }
 

@@ -131,11 +131,11 @@ def _worker(setup: TuneSetup, index: int, count: int) -> None:
         run_trials(open_study(setup, setup.seed + index), setup, count, termination=termination)
 
 
-def _missing_starting_points(study: optuna.Study, n_trials: int) -> list[dict]:
+def _missing_starting_points(study: optuna.Study, n_trials: int, policy: str) -> list[dict]:
     """The starting points no trial has completed or is about to run (all of them in a new study)."""
     taken = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
     tried = [t.system_attrs.get("fixed_params", t.params) for t in study.get_trials(deepcopy=False, states=taken)]
-    return [point for point in starting_points()[:n_trials] if point not in tried]
+    return [point for point in starting_points(policy)[:n_trials] if point not in tried]
 
 
 def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: None) -> optuna.Study:
@@ -149,7 +149,7 @@ def tune(setup: TuneSetup, on_progress: Callable[[int], None] = lambda done: Non
     study = open_study(setup, setup.seed)
     if setup.storage is not None:
         recover_orphans(study)
-    points = _missing_starting_points(study, setup.n_trials)
+    points = _missing_starting_points(study, setup.n_trials, setup.experiment.config.policy)
     if points:
         # Run here, before any worker starts: SQLite cannot stop two workers popping one queued trial.
         for params in points:

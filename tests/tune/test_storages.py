@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hexsim.scheduler.config import SchedulerConfig
 from hexsim.tune.runner import TuneSetup, tune
 from hexsim.tune.space import starting_points, suggest_config
 from hexsim.tune.storage import OWNER, open_storage, owner_tag, recover_orphans
@@ -108,7 +109,7 @@ def test_a_killed_worker_loses_no_trial_and_none_counts_twice(tmp_path):
 def test_an_orphaned_starting_point_is_retried_with_all_its_parameters(tmp_path):
     # The worker died after drawing alpha alone: the retry must still be the whole starting point.
     study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 'study.log'}"), direction="maximize")
-    point = starting_points()[1]
+    point = starting_points("hexgen")[1]
     study.enqueue_trial(point)
     trial = study.ask()
     trial.suggest_float("alpha", 0.0, 1.0)
@@ -124,3 +125,21 @@ def test_an_orphaned_starting_point_is_retried_with_all_its_parameters(tmp_path)
 
 def _has_study(url: str) -> bool:
     return bool(optuna.get_all_study_names(open_storage(url)))
+
+
+def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
+    study = optuna.create_study()
+    trial = study.ask()
+    config = suggest_config(trial, "hexsim")
+    assert set(trial.params) == {"queue_share", "batch_slowdown", "cache_weight", "kv_wait", "max_running"}
+    assert config.policy == "hexsim" and config.queue_share == trial.params["queue_share"]
+    default = SchedulerConfig()
+    assert starting_points("hexsim") == [
+        {
+            "queue_share": default.queue_share,
+            "batch_slowdown": default.batch_slowdown,
+            "cache_weight": default.cache_weight,
+            "kv_wait": default.kv_wait,
+            "max_running": 0,
+        }
+    ]

@@ -115,16 +115,23 @@ def render(
     """The clusters that meet the target, cheapest first: instances of each GPU type, price and attainment."""
     from rich.text import Text
 
-    from hexsim.metrics.report import describe_base_slo
+    from hexsim.metrics.report import describe_base_slo, describe_workflows
     from hexsim.metrics.tables import print_table
 
+    within = (
+        f"{e.slo_scale:g} x their workflow's base SLO"
+        if e.base_slos
+        else f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s)"
+    )
     console.print(
         Text(
             f"{len(evaluated)} clusters simulated in order of price; target {e.target:.0%} of queries within "
-            f"{e.slo:.1f} s ({e.slo_scale:g} x base SLO {e.base_slo:.1f} s) at {e.rates[0]:g} q/s."
+            f"{within} at {e.rates[0]:g} q/s."
         )
     )
     console.print(Text(describe_base_slo(e.base_slo, e.base_slo_rule, "one instance of each GPU type")))
+    if e.base_slos:
+        console.print(Text(describe_workflows(e.base_slos)))
     console.print()
     if not feasible:
         return

@@ -194,7 +194,7 @@ def write_outputs(
         for trace, by_policy in results.items()
         for i, rate in enumerate(rates)
     }
-    bases = {f"{files[trace]}, {rate:g} q/s": per_trace[trace].base_slo for trace in results for rate in rates}
+    bases = {f"{files[trace]}, {rate:g} q/s": per_trace[trace].bases for trace in results for rate in rates}
     # One row of panels per trace, one column per rate.
     columns = min(len(rates), 4) if len(rates) > 1 else None
     plot_attainment(out / "attainment.png", panels, bases, f"SLO attainment on {cluster}", columns)
@@ -217,11 +217,11 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
 
     from hexsim.metrics.report import (
         DEADLINE_LEGEND,
+        WORKFLOW_DEADLINE_LEGEND,
         describe_base_slo,
         describe_config,
-        seconds,
+        describe_workflows,
         share,
-        times_base,
     )
     from hexsim.metrics.tables import print_table
     from hexsim.metrics.throughput import Throughput
@@ -244,30 +244,35 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
         policies = t["policies"]
         names = list(policies)
         rates = list(policies[names[0]]["by_rate"])
+        workflows = {name: w["base_slo_s"] for name, w in t.get("workflows", {}).items()}
+        if workflows:
+            console.print(Text(f"{files[trace]}: {describe_workflows(workflows)}."))
+            console.print()
+        within = "their workflow's base SLO" if workflows else "base SLO"
         for rate in rates:
             at = {n: policies[n]["by_rate"][rate] for n in names}
-            attainment = [
-                [f"attainment at {s}x", *(f"{at[n]['attainment'][s]:.1%}" for n in names)]
-                for s in at[names[0]]["attainment"]
-            ]
             print_table(
                 console,
                 f"{files[trace]} at {rate} q/s",
                 ["", *names],
                 [
-                    *attainment,
-                    ["deadline p95 (s)", *(seconds(at[n]["deadline_p95_s"]) for n in names)],
-                    ["deadline p95 (x base)", *(times_base(at[n]["deadline_p95_scale"]) for n in names)],
-                    ["deadline p99 (s)", *(seconds(at[n]["deadline_p99_s"]) for n in names)],
-                    ["deadline p99 (x base)", *(times_base(at[n]["deadline_p99_scale"]) for n in names)],
-                    ["latency p95 (s)", *(seconds(at[n]["p95_s"]) for n in names)],
+                    *_latency_rows(at, names),
                     ["prefix cache hits", *(share(at[n]["prefix_cache_hit_rate"]) for n in names)],
                 ],
                 legend=[
-                    f"attainment at Nx: share of queries within N x base SLO. {DEADLINE_LEGEND} prefix cache hits: "
+                    f"attainment at Nx: share of queries within N x {within}. "
+                    f"{WORKFLOW_DEADLINE_LEGEND if workflows else DEADLINE_LEGEND} prefix cache hits: "
                     "share of new requests' prompt tokens found in the engines' prefix caches."
                 ],
             )
+            for workflow, base in workflows.items():
+                of = {n: at[n]["workflows"][workflow] for n in names}
+                print_table(
+                    console,
+                    f"{files[trace]} at {rate} q/s, workflow {workflow} (base SLO {base:.1f} s)",
+                    ["", *names],
+                    _latency_rows(of, names),
+                )
         found = {n: Throughput(policies[n]["throughput_p95_qps"], policies[n]["throughput_p95_bound"]) for n in names}
         rows = [["throughput (q/s)", *(found[n].describe() for n in names)]]
         for baseline in BASELINES:
@@ -286,12 +291,29 @@ def render(report: dict, console: Console, files: dict[str, str]) -> None:
             rows,
             legend=[
                 f"throughput: the highest Poisson rate at which {report['target']:.0%} of the queries stay within "
-                f"{scale:g} x base SLO under sustained load (queries resampled from the trace, arriving over at least "
-                f"{setup['span_slos']:g} SLOs); 'at least': the search's highest rate still met it; 'below': its "
-                "lowest missed it. Ratios above 1x are better than the baseline: its deadline over the policy's, "
-                "the policy's throughput over its (- where either throughput is a bound)."
+                f"{scale:g} x {within} under sustained load (queries resampled from the trace, arriving over at least "
+                f"{setup['span_slos']:g} SLOs{' of the mix' if workflows else ''}); 'at least': the search's highest "
+                "rate still met it; 'below': its lowest missed it. Ratios above 1x are better than the baseline: its "
+                "deadline over the policy's, the policy's throughput over its (- where either throughput is a bound)."
             ],
         )
+
+
+def _latency_rows(at: dict[str, dict], names: list[str]) -> list[list[str]]:
+    """Attainment at every scale, deadlines and P95 latency of each policy's summary in `at`."""
+    from hexsim.metrics.report import seconds, times_base
+
+    return [
+        *(
+            [f"attainment at {s}x", *(f"{at[n]['attainment'][s]:.1%}" for n in names)]
+            for s in at[names[0]]["attainment"]
+        ),
+        ["deadline p95 (s)", *(seconds(at[n]["deadline_p95_s"]) for n in names)],
+        ["deadline p95 (x base)", *(times_base(at[n]["deadline_p95_scale"]) for n in names)],
+        ["deadline p99 (s)", *(seconds(at[n]["deadline_p99_s"]) for n in names)],
+        ["deadline p99 (x base)", *(times_base(at[n]["deadline_p99_scale"]) for n in names)],
+        ["latency p95 (s)", *(seconds(at[n]["p95_s"]) for n in names)],
+    ]
 
 
 def _ratio(ratios: dict | None, key: str) -> str:

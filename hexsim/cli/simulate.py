@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
                     on_query_done=lambda _: bar.advance(),
                 )
             runs.append(records)
-            summaries[policy.name] = policy_summary(records, experiment.base_slo, scales)
+            summaries[policy.name] = policy_summary(records, experiment.bases, scales)
             if segments is not None:
                 events += timeline_events(index, policy.name, names, segments)
         if out is not None:
@@ -136,7 +136,14 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
         "arrivals": arrivals,
         "seed": args.seed,
     }
-    report = simulate_report(experiment.base_slo, args.slo_scale, summaries, report_setup, experiment.base_slo_rule)
+    report = simulate_report(
+        experiment.base_slo,
+        args.slo_scale,
+        summaries,
+        report_setup,
+        experiment.base_slo_rule,
+        experiment.base_slos,
+    )
     if timeline is not None:
         write_timeline(timeline, events)
     if args.json:

@@ -144,11 +144,13 @@ def render(complete: list[FrozenTrial], setup: TuneSetup, console: Console) -> N
     """The base SLO, and the five best trials: their hyperparameters and objective value."""
     from rich.text import Text
 
-    from hexsim.metrics.report import describe_base_slo
+    from hexsim.metrics.report import describe_base_slo, describe_workflows
     from hexsim.metrics.tables import print_table
 
     e = setup.experiment
     console.print(Text(describe_base_slo(e.base_slo, e.base_slo_rule, f"the {len(e.cluster.instances)} instances")))
+    if e.base_slos:
+        console.print(Text(describe_workflows(e.base_slos)))
     console.print()
     reverse = OBJECTIVES[setup.objective] == "maximize"
     rates = ", ".join(f"{r:g}" for r in e.rates)

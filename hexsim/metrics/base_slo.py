@@ -18,12 +18,18 @@ standard lists): its candidate stage waits for the longest of its parallel candi
 rounds instead of 4 (-1.2 s) and keyword extraction in two queries out of three (-0.5 s).
 Traces with more or longer revise rounds get more: 76.0 s on the bundled trace, 80-83 s on
 chess_bird_trace2 and 3.
+
+A mixed trace (queries of several workflows, `hexsim.workload.mix`) gets a base SLO per
+workflow, by the same rule over that workflow's queries alone: a 3-call MAC-SQL query is held
+to a few seconds, a CHESS query beside it to a minute. Its overall base SLO is still the rule
+over all its queries (under `trace`, the workflows' base SLOs weighted by their queries).
 """
 
 from collections.abc import Iterable, Sequence
 
 from hexsim.errors import ParameterError
 from hexsim.profiles.latency import Profile
+from hexsim.workload.mix import workflow_names
 from hexsim.workload.model import Query
 
 # (step, input tokens, output tokens, calls in sequence); the parallel candidate stage counts once.
@@ -76,3 +82,11 @@ def cluster_base_slo(cluster, queries: Sequence[Query], rule: str) -> float:
     if rule == "chess":
         return base_slo(profiles)
     raise ParameterError("base_slo", f"unknown base SLO rule {rule!r} (expected trace or chess)")
+
+
+def workflow_base_slos(cluster, queries: Sequence[Query], rule: str) -> dict[str, float]:
+    """The base SLO of `rule` of each workflow of a mixed trace, over its own queries; empty for a trace of one."""
+    names = workflow_names(queries)
+    if len(names) < 2:
+        return {}
+    return {name: cluster_base_slo(cluster, [q for q in queries if q.workflow == name], rule) for name in names}

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from hexsim.atomic import atomic_open
 from hexsim.metrics.records import QueryRecord
-from hexsim.metrics.summary import attainment
+from hexsim.metrics.summary import Slo, attainment, scaled
 
 Runs = Mapping[str, Mapping[str, Sequence[QueryRecord]]]  # panel title -> policy -> query records
 # Policies often coincide (e.g. at low load, or when a policy's parts change nothing). Each has
@@ -69,23 +69,25 @@ def _legend(fig: Figure, ax) -> None:
 
 
 def plot_attainment(
-    path: Path, runs: Runs, base_slo: float | Mapping[str, float], title: str, columns: int | None = None
+    path: Path, runs: Runs, base_slo: float | Mapping[str, Slo], title: str, columns: int | None = None
 ) -> None:
     """One panel per entry of `runs`, titled with its key: attainment against SLO scale, a line per policy.
 
-    `base_slo` is one for every panel, or each panel's by its key.
+    `base_slo` is one for every panel, or each panel's by its key: one base SLO, or one per workflow of a
+    mixed trace (`hexsim.metrics.summary.Slo`).
     """
     fig, axes = _grid(len(runs), columns)
     scales = np.linspace(0.25, 6.0, 47)
     for ax, (panel, policies) in zip(axes, runs.items(), strict=False):
         base = base_slo[panel] if isinstance(base_slo, Mapping) else base_slo
         for i, (policy, queries) in enumerate(policies.items()):
-            curve = [attainment(queries, s * base) for s in scales]
+            curve = [attainment(queries, scaled(base, s)) for s in scales]
             ax.plot(scales, curve, label=policy, **_style(i, len(policies)))
         _target_line(ax, f"{TARGET:.0%} attainment")
+        shown = ", ".join(f"{w} {b:.1f} s" for w, b in base.items()) if isinstance(base, Mapping) else f"{base:.1f} s"
         ax.set(
             title=f"{panel}\nSLO attainment by SLO scale",
-            xlabel=f"SLO scale (x base SLO {base:.1f} s)",
+            xlabel=f"SLO scale (x base SLO {shown})",
             ylabel="share of queries within the SLO",
             ylim=(0, 1.02),
         )

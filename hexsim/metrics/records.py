@@ -33,6 +33,7 @@ class QueryRecord(NamedTuple):
     slo: float
     finished: float | None
     n_calls: int
+    workflow: str | None = None  # the query's workflow in a mixed trace (`Query.workflow`)
 
     @property
     def latency(self) -> float:

@@ -10,11 +10,14 @@ from rich.text import Text
 from hexsim.metrics.base_slo import DESCRIPTIONS
 from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
 from hexsim.metrics.summary import (
+    Slo,
     attainment,
     completed_percentiles,
     latency_deadline,
     prefix_cache,
     queue_wait_by_step,
+    scale_deadline,
+    scaled,
     utilisation,
 )
 from hexsim.metrics.tables import print_table
@@ -27,21 +30,25 @@ def json_seconds(value: float | None) -> float | None:
     return round(value, 6)
 
 
-def deadline_summary(queries: Sequence[QueryRecord], base_slo: float, scales: Sequence[float]) -> dict:
-    """Attainment at each SLO scale and the p95/p99 latency deadlines, in seconds and base SLOs."""
+def deadline_summary(queries: Sequence[QueryRecord], base_slo: Slo, scales: Sequence[float]) -> dict:
+    """Attainment at each SLO scale and the p95/p99 latency deadlines, in seconds and base SLOs.
+
+    With a base SLO per workflow (a mixed trace), a query at scale x is held to x times its own
+    workflow's, and the deadlines in base SLOs are the smallest scale that share of the queries
+    meets so; the deadlines in seconds are still the smallest one SLO for all queries."""
     deadline95 = latency_deadline(queries, 0.95)
     deadline99 = latency_deadline(queries, 0.99)
     return {
-        "attainment": {f"{s:g}": round(attainment(queries, s * base_slo), 6) for s in scales},
+        "attainment": {f"{s:g}": round(attainment(queries, scaled(base_slo, s)), 6) for s in scales},
         "deadline_p95_s": json_seconds(deadline95),
-        "deadline_p95_scale": json_seconds(deadline95 / base_slo),
+        "deadline_p95_scale": json_seconds(scale_deadline(queries, 0.95, base_slo)),
         "deadline_p99_s": json_seconds(deadline99),
-        "deadline_p99_scale": json_seconds(deadline99 / base_slo),
+        "deadline_p99_scale": json_seconds(scale_deadline(queries, 0.99, base_slo)),
     }
 
 
-def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) -> dict:
-    queries = run.queries
+def latency_summary(queries: Sequence[QueryRecord], base_slo: Slo, scales: Sequence[float]) -> dict:
+    """Attainment, deadlines, latency percentiles and completions of `queries`."""
     p50, p95, p99 = completed_percentiles(queries, (50, 95, 99))
     return {
         **deadline_summary(queries, base_slo, scales),
@@ -50,6 +57,22 @@ def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) ->
         "p99_s": json_seconds(p99),
         "completed": sum(1 for q in queries if q.finished is not None),
         "queries": len(queries),
+    }
+
+
+def by_workflow(queries: Sequence[QueryRecord], base_slo: Slo, summary) -> dict:
+    """`{"workflows": {name: summary(its queries, its base SLO)}}` for a base SLO per workflow; else nothing."""
+    if not isinstance(base_slo, Mapping):
+        return {}
+    return {"workflows": {name: summary([q for q in queries if q.workflow == name], b) for name, b in base_slo.items()}}
+
+
+def policy_summary(run: RunRecords, base_slo: Slo, scales: Sequence[float]) -> dict:
+    """A run's report: every query counted against `base_slo` (or its workflow's, with `workflows` then
+    the summary of each workflow's queries alone)."""
+    queries = run.queries
+    return {
+        **latency_summary(queries, base_slo, scales),
         "calls": len(run.calls),
         "preemptions": _total_preemptions(run.calls),
         "makespan_s": json_seconds(run.makespan),
@@ -58,6 +81,7 @@ def policy_summary(run: RunRecords, base_slo: float, scales: Sequence[float]) ->
         "queue_wait": {
             step: {k: round(v, 6) for k, v in w.items()} for step, w in queue_wait_by_step(run.calls).items()
         },
+        **by_workflow(queries, base_slo, lambda qs, b: latency_summary(qs, b, scales)),
     }
 
 
@@ -68,16 +92,30 @@ def _total_preemptions(calls: Sequence[CallRecord]) -> int | None:
 
 
 def simulate_report(
-    base_slo: float, slo_scale: float, summaries: Mapping[str, dict], setup: Mapping, base_slo_rule: str
+    base_slo: float,
+    slo_scale: float,
+    summaries: Mapping[str, dict],
+    setup: Mapping,
+    base_slo_rule: str,
+    workflows: Mapping[str, float] | None = None,
 ) -> dict:
-    """The report of a run; `base_slo_rule` names how the base SLO was derived ("trace" or "chess")."""
+    """The report of a run; `base_slo_rule` names how the base SLO was derived ("trace" or "chess"), `workflows`
+    the base SLO of each workflow of a mixed trace."""
     return {
         "base_slo_s": round(base_slo, 6),
         "base_slo_rule": base_slo_rule,
         "slo_scale": slo_scale,
+        **workflow_base_slos(workflows),
         "setup": dict(setup),
         "policies": dict(summaries),
     }
+
+
+def workflow_base_slos(workflows: Mapping[str, float] | None) -> dict:
+    """`{"workflows": {name: {"base_slo_s": ...}}}` for a mixed trace's workflows; else nothing."""
+    if not workflows:
+        return {}
+    return {"workflows": {name: {"base_slo_s": round(b, 6)} for name, b in workflows.items()}}
 
 
 def report_json(report: dict) -> str:
@@ -108,6 +146,31 @@ DEADLINE_LEGEND = (
     "deadline pN: the smallest SLO that N% of the queries meet (- when more than 100-N% never finished); "
     "x base: the same in base SLOs."
 )
+WORKFLOW_DEADLINE_LEGEND = (
+    "deadline pN: the smallest SLO that N% of the queries meet (- when more than 100-N% never finished); "
+    "x base: the smallest multiple of its own workflow's base SLO that N% of the queries meet."
+)
+
+
+def describe_workflows(workflows: Mapping[str, float]) -> str:
+    """`Mixed workflows, each query held to its own workflow's base SLO (...): chess 76.0 s, macsql 4.1 s`."""
+    shown = ", ".join(f"{name} {b:.1f} s" for name, b in workflows.items())
+    return f"Mixed workflows, each query held to its own workflow's base SLO (the same rule over its queries): {shown}"
+
+
+def workflow_rows(scales: Sequence[str]) -> list:
+    """The rows of one workflow's table: every number of its summary (`latency_summary`)."""
+    return [
+        *((f"attainment at {s}x", lambda p, s=s: f"{p['attainment'][s]:.1%}") for s in scales),
+        ("deadline p95 (s)", lambda p: seconds(p["deadline_p95_s"])),
+        ("deadline p95 (x base)", lambda p: times_base(p["deadline_p95_scale"])),
+        ("deadline p99 (s)", lambda p: seconds(p["deadline_p99_s"])),
+        ("deadline p99 (x base)", lambda p: times_base(p["deadline_p99_scale"])),
+        ("latency p50 (s)", lambda p: seconds(p["p50_s"])),
+        ("latency p95 (s)", lambda p: seconds(p["p95_s"])),
+        ("latency p99 (s)", lambda p: seconds(p["p99_s"])),
+        ("completed queries", lambda p: f"{p['completed']}/{p['queries']}"),
+    ]
 
 
 def render_report(report: dict, console: Console) -> None:
@@ -117,14 +180,25 @@ def render_report(report: dict, console: Console) -> None:
     names = list(policies)
     console.print(Text(f"{setup['trace']} on {setup['cluster']}, {setup['arrivals']}, seed {setup['seed']}"))
     console.print(Text(describe_base_slo(base, report["base_slo_rule"], f"the {setup['instances']} instances")))
+    workflows = {name: w["base_slo_s"] for name, w in report.get("workflows", {}).items()}
+    if workflows:
+        console.print(Text(describe_workflows(workflows)))
     console.print()
     scales = list(policies[names[0]]["attainment"])
+    bases = workflows or {"SLO": base}
     print_table(
         console,
-        "SLO attainment: share of queries within the SLO",
-        ["SLO scale", "SLO (s)", *names],
-        [[f"{s}x", f"{float(s) * base:.1f}", *(f"{policies[n]['attainment'][s]:.1%}" for n in names)] for s in scales],
-        keys=2,
+        "SLO attainment: share of queries within the SLO" + (" of their workflow" if workflows else ""),
+        ["SLO scale", *(f"{w} (s)" for w in bases), *names],
+        [
+            [
+                f"{s}x",
+                *(f"{float(s) * b:.1f}" for b in bases.values()),
+                *(f"{policies[n]['attainment'][s]:.1%}" for n in names),
+            ]
+            for s in scales
+        ],
+        keys=1 + len(bases),
     )
     rows = [
         (f"attainment at {scale:g}x", lambda p: f"{p['attainment'][f'{scale:g}']:.1%}"),
@@ -142,11 +216,23 @@ def render_report(report: dict, console: Console) -> None:
     ]
     print_table(
         console,
-        f"Latency and completion at SLO scale {scale:g} ({scale * base:.1f} s)",
+        f"Latency and completion at SLO scale {scale:g} "
+        + ("(each query's workflow's SLO)" if workflows else f"({scale * base:.1f} s)"),
         ["", *names],
         [[label, *(cell(policies[n]) for n in names)] for label, cell in rows],
-        legend=[DEADLINE_LEGEND, "latency pN: percentile of the completed queries' end-to-end latency."],
+        legend=[
+            WORKFLOW_DEADLINE_LEGEND if workflows else DEADLINE_LEGEND,
+            "latency pN: percentile of the completed queries' end-to-end latency.",
+        ],
     )
+    for workflow, workflow_base in workflows.items():
+        of = {n: policies[n]["workflows"][workflow] for n in names}
+        print_table(
+            console,
+            f"Workflow {workflow}: {of[names[0]]['queries']} queries, base SLO {workflow_base:.1f} s",
+            ["", *names],
+            [[label, *(cell(of[n]) for n in names)] for label, cell in workflow_rows(scales)],
+        )
     # A live run's client sees neither the engines' iterations nor admissions: those tables stay out.
     instances = list(policies[names[0]]["utilisation"])
     if instances:

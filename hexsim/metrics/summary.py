@@ -2,7 +2,7 @@
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -10,11 +10,27 @@ from hexsim.metrics.records import CallRecord, InstanceRecord, QueryRecord, RunR
 
 DEFAULT_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0)
 
+# Seconds: one for every query, or one per workflow of a mixed trace (a query's is its workflow's).
+Slo = float | Mapping[str, float]
 
-def attainment(queries: Sequence[QueryRecord], slo: float) -> float:
-    """Share of queries whose end-to-end latency is at most `slo` seconds (unfinished: misses)."""
+
+def slo_of(query: QueryRecord, slo: Slo) -> float:
+    """The query's own of `slo`: `slo` itself, or its workflow's entry."""
+    return slo[query.workflow] if isinstance(slo, Mapping) else slo
+
+
+def scaled(slo: Slo, scale: float) -> Slo:
+    """`slo` times `scale`, workflow by workflow."""
+    return {w: scale * s for w, s in slo.items()} if isinstance(slo, Mapping) else scale * slo
+
+
+def attainment(queries: Sequence[QueryRecord], slo: Slo) -> float:
+    """Share of queries whose end-to-end latency is at most their SLO (seconds; `slo` or, per workflow, its
+    workflow's); unfinished queries are misses."""
     if not queries:
         return 0.0
+    if isinstance(slo, Mapping):
+        return sum(1 for q in queries if q.latency <= slo[q.workflow]) / len(queries)
     return sum(1 for q in queries if q.latency <= slo) / len(queries)
 
 
@@ -24,6 +40,17 @@ def latency_deadline(queries: Sequence[QueryRecord], share: float) -> float:
         return math.inf
     latencies = sorted(q.latency for q in queries)
     return latencies[max(math.ceil(share * len(latencies) - 1e-9), 1) - 1]
+
+
+def scale_deadline(queries: Sequence[QueryRecord], share: float, base_slo: Slo) -> float:
+    """Smallest SLO scale x that at least `share` of the queries meet, each query's SLO x times its base SLO
+    (`base_slo`, or its workflow's); inf if none does. With one base SLO: latency_deadline / base_slo."""
+    if not isinstance(base_slo, Mapping):
+        return latency_deadline(queries, share) / base_slo
+    if not queries:
+        return math.inf
+    scales = sorted(q.latency / base_slo[q.workflow] for q in queries)
+    return scales[max(math.ceil(share * len(scales) - 1e-9), 1) - 1]
 
 
 def completed_percentiles(queries: Iterable[QueryRecord], ps: Sequence[float]) -> list[float | None]:

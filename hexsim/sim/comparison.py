@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from hexsim.experiment import Experiment
 from hexsim.metrics.records import InstanceRecord, QueryRecord
-from hexsim.metrics.report import deadline_summary, json_seconds
-from hexsim.metrics.summary import completed_percentiles, latency_deadline, prefix_cache
+from hexsim.metrics.report import by_workflow, deadline_summary, json_seconds, workflow_base_slos
+from hexsim.metrics.summary import Slo, completed_percentiles, prefix_cache, scale_deadline
 from hexsim.metrics.throughput import Throughput
 from hexsim.sim.simulate import run_records
 from hexsim.sim.throughput import sustained_throughput
@@ -88,14 +88,26 @@ def rate_summary(
     queries: Sequence[QueryRecord],
     instances: Sequence[InstanceRecord] = (),
 ) -> dict:
+    """Attainment, deadlines and P95 latency of `queries` (and of each workflow's alone, in a mixed trace), and the
+    prefix cache's hit rate over `instances`."""
+    summary = _latency(queries, experiment.bases, scales)
+    summary["prefix_cache_hit_rate"] = prefix_cache(instances).get("all", {}).get("hit_rate")
+    return summary | by_workflow(queries, experiment.bases, lambda qs, base: _latency(qs, base, scales))
+
+
+def _latency(queries: Sequence[QueryRecord], base_slo: Slo, scales: Sequence[float]) -> dict:
     (p95,) = completed_percentiles(queries, (95,))
-    summary = {**deadline_summary(queries, experiment.base_slo, scales), "p95_s": json_seconds(p95)}
-    return summary | {"prefix_cache_hit_rate": prefix_cache(instances).get("all", {}).get("hit_rate")}
+    return {**deadline_summary(queries, base_slo, scales), "p95_s": json_seconds(p95)}
 
 
 def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[str, PolicyResult]) -> dict:
-    """One trace's report: headline numbers at the first rate, every rate under `by_rate`."""
+    """One trace's report: headline numbers at the first rate, every rate under `by_rate`. Deadline ratios are of
+    deadlines in base SLOs (in a mixed trace, each query's workflow's)."""
     rates = experiment.rates
+
+    def deadline(queries: Sequence[QueryRecord], share: float) -> float:
+        return scale_deadline(queries, share, experiment.bases)
+
     policies = {}
     for name, result in results.items():
         instances = result.instances_by_rate or tuple(() for _ in rates)
@@ -114,8 +126,13 @@ def trace_report(experiment: Experiment, scales: Sequence[float], results: dict[
             if baseline in results:
                 other = results[baseline]
                 policies[name][f"ratios_vs_{baseline}"] = {
-                    "deadline_p95": _ratio(latency_deadline(other.by_rate[0], 0.95), latency_deadline(first, 0.95)),
-                    "deadline_p99": _ratio(latency_deadline(other.by_rate[0], 0.99), latency_deadline(first, 0.99)),
+                    "deadline_p95": _ratio(deadline(other.by_rate[0], 0.95), deadline(first, 0.95)),
+                    "deadline_p99": _ratio(deadline(other.by_rate[0], 0.99), deadline(first, 0.99)),
                     "throughput_p95": _throughput_ratio(result, other),
                 }
-    return {"base_slo_s": round(experiment.base_slo, 6), "reference_rate": rates[0], "policies": policies}
+    return {
+        "base_slo_s": round(experiment.base_slo, 6),
+        **workflow_base_slos(experiment.base_slos),
+        "reference_rate": rates[0],
+        "policies": policies,
+    }

@@ -18,7 +18,8 @@ class QueryRun:
     finished: float | None = None
 
     def record(self) -> QueryRecord:
-        return QueryRecord(self.query.id, self.arrival, self.slo, self.finished, self.query.n_calls)
+        query = self.query
+        return QueryRecord(query.id, self.arrival, self.slo, self.finished, query.n_calls, query.workflow)
 
 
 @dataclass(slots=True, eq=False)

@@ -68,7 +68,9 @@ def run_sustained(
 ) -> tuple[QueryRecord, ...]:
     """The query records of the experiment's policy under sustained load at `rate`, from `seed`."""
     e = experiment
-    queries = sustained_sample(e.queries, sustained_count(e, rate, span_slos), e.arrivals, rate, seed, e.cv)
+    queries = e.with_slos(
+        sustained_sample(e.queries, sustained_count(e, rate, span_slos), e.arrivals, rate, seed, e.cv)
+    )
     records = simulate(e.cluster, queries, get_policy(e.config.policy), e.slo, config=e.config, template=e.template)
     return records.queries
 
@@ -88,7 +90,7 @@ def sustained_throughput(
         for seed in experiment.seeds:
             pooled += run_sustained(experiment, rate, seed, span_slos)
             on_simulation()
-        return attainment(pooled, experiment.slo)
+        return attainment(pooled, experiment.slos)
 
     return max_rate(
         attained,

@@ -7,7 +7,7 @@ import numpy as np
 
 from hexsim.experiment import Experiment
 from hexsim.metrics.records import QueryRecord
-from hexsim.metrics.summary import attainment, latency_deadline
+from hexsim.metrics.summary import attainment, scale_deadline
 from hexsim.sim.simulate import run_experiment
 from hexsim.sim.throughput import throughput_per_seed
 
@@ -18,8 +18,8 @@ UNMET_DEADLINE_SCALE = 1000.0
 def run_value(experiment: Experiment, objective: str, queries: Sequence[QueryRecord]) -> float:
     """One run's attainment, or latency deadline in base SLOs, as `score` averages them."""
     if objective == "attainment":
-        return attainment(queries, experiment.slo)
-    deadline = latency_deadline(queries, experiment.target) / experiment.base_slo
+        return attainment(queries, experiment.slos)
+    deadline = scale_deadline(queries, experiment.target, experiment.bases)
     return UNMET_DEADLINE_SCALE if math.isinf(deadline) else deadline
 
 

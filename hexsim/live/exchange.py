@@ -100,6 +100,13 @@ class CallExchange:
         self._end(self.gateway.failed, self.call, reason)
         return False
 
+    async def _retry_or_fail(self, send, reason: str) -> bool:
+        """Nothing reached the client: place the call again (True), or answer 502 (False)."""
+        if self._retry(reason):
+            return True
+        await _send_error(send, 502, reason)
+        return False
+
     async def _relay(self, upstream: aiohttp.ClientResponse, send, instance: str) -> bool:
         """Relay the engine's answer; True if nothing was relayed and the call is to be placed again."""
         call, gateway = self.call, self.gateway
@@ -110,11 +117,7 @@ class CallExchange:
             try:
                 body = await upstream.read()
             except HTTP_ERRORS as error:
-                reason = f"engine {instance} broke off its answer: {_describe(error)}"
-                if self._retry(reason):
-                    return True
-                await _send_error(send, 502, reason)
-                return False
+                return await self._retry_or_fail(send, f"engine {instance} broke off its answer: {_describe(error)}")
             if upstream.status >= 500:
                 reason = f"engine {instance} answered {upstream.status}"
                 if self._retry(reason):
@@ -131,11 +134,7 @@ class CallExchange:
         try:  # nothing goes to the client before the engine's first bytes: until then the call can move
             first = await anext(chunks, b"")
         except HTTP_ERRORS as error:
-            reason = f"engine {instance} broke off its stream: {_describe(error)}"
-            if self._retry(reason):
-                return True
-            await _send_error(send, 502, reason)
-            return False
+            return await self._retry_or_fail(send, f"engine {instance} broke off its stream: {_describe(error)}")
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             gateway.started(call)

@@ -201,15 +201,7 @@ def render_report(report: dict, console: Console) -> None:
         keys=1 + len(bases),
     )
     rows = [
-        (f"attainment at {scale:g}x", lambda p: f"{p['attainment'][f'{scale:g}']:.1%}"),
-        ("deadline p95 (s)", lambda p: seconds(p["deadline_p95_s"])),
-        ("deadline p95 (x base)", lambda p: times_base(p["deadline_p95_scale"])),
-        ("deadline p99 (s)", lambda p: seconds(p["deadline_p99_s"])),
-        ("deadline p99 (x base)", lambda p: times_base(p["deadline_p99_scale"])),
-        ("latency p50 (s)", lambda p: seconds(p["p50_s"])),
-        ("latency p95 (s)", lambda p: seconds(p["p95_s"])),
-        ("latency p99 (s)", lambda p: seconds(p["p99_s"])),
-        ("completed queries", lambda p: f"{p['completed']}/{p['queries']}"),
+        *workflow_rows([f"{scale:g}"]),
         ("calls", lambda p: str(p["calls"])),
         ("preemptions", lambda p: "-" if p["preemptions"] is None else str(p["preemptions"])),
         ("makespan (s)", lambda p: seconds(p["makespan_s"])),

@@ -5,7 +5,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,16 +16,6 @@ HEXSIM = [sys.executable, "-m", "hexsim.cli"]
 LLAMA = "meta-llama/Llama-3.1-70B-Instruct"
 # The heterogeneous cluster: a100-0, a100-1, l40s, a6000 (in this order), then the gateway.
 ENGINES = ["a100-0", "a100-1", "l40s", "a6000"]
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 def heterogeneous_cluster(folder: Path, ports: list[int]) -> Path:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live.launch_helpers import ENGINES, HEXSIM, free_ports, heterogeneous_cluster, launched, running
+from tests.live.launch_helpers import ENGINES, HEXSIM, heterogeneous_cluster, launched, running
+from tests.live.test_live_end_to_end import free_ports
 
 FAKE = Path(__file__).with_name("fake_vllm.py")
 

@@ -155,20 +155,15 @@ def render(complete: list[FrozenTrial], setup: TuneSetup, console: Console) -> N
     reverse = OBJECTIVES[setup.objective] == "maximize"
     rates = ", ".join(f"{r:g}" for r in e.rates)
     best = sorted(complete, key=lambda t: t.value, reverse=reverse)[:5]
+    names = list(best[0].params)  # the policy's hyperparameters, in the order the space draws them
     print_table(
         console,
         f"Best of {len(complete)} trials: {setup.objective} at SLO x{e.slo_scale:g} ({e.config.policy}, {rates} q/s, "
         f"{len(e.seeds)} seed{'s' if len(e.seeds) > 1 else ''})",
-        ["trial", "alpha", "beta", "eps", "max_running", setup.objective],
-        [
-            [
-                str(t.number),
-                f"{t.params['alpha']:.3f}",
-                f"{t.params['beta']:.3g}",
-                f"{t.params['eps']:.3g}",
-                str(t.params["max_running"]),
-                f"{t.value:.4g}",
-            ]
-            for t in best
-        ],
+        ["trial", *names, setup.objective],
+        [[str(t.number), *(_param(t.params[name]) for name in names), f"{t.value:.4g}"] for t in best],
     )
+
+
+def _param(value: float | int) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.3g}"

@@ -30,6 +30,15 @@ def test_written_config_is_the_best_trial(tmp_path, capsys, trace):
     assert [t.params["alpha"] for t in study.trials[:6]] == [0.5, 0.0, 0.1, 0.2, 0.3, 0.4]
 
 
+def test_hexsim_is_tuned_over_its_own_weights_and_the_table_names_them(tmp_path, capsys, trace):
+    out = tmp_path / "tuned.toml"
+    args = ["tune", "--trace", trace, "--policy", "hexsim", "--trials", "3", "--seeds", "1", "--out", str(out)]
+    assert main(args) == 0
+    table = capsys.readouterr().out.split("wrote ")[0]
+    assert all(name in table for name in ("queue_share", "batch_slowdown", "cache_weight", "kv_wait"))
+    assert "alpha" not in table and load_scheduler_config(out).policy == "hexsim"
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -136,7 +136,10 @@ def run(args: argparse.Namespace, console: Console, err: Console) -> None:
     atomic_write_text(out, format_scheduler_config(best))
     render(complete, setup, console)
     console.print(
-        f"wrote {out}: [scheduler] {describe_config(vars(best))}", soft_wrap=True, highlight=False, markup=False
+        f"wrote {out}: [scheduler] {describe_config({'policy': policy, **study.best_params})}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
     )
 
 

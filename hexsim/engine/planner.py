@@ -226,10 +226,14 @@ class Planner:
             chunks[r] = need
             scheduled += need
             free -= blocks
-        if self.cache is not None:
-            # After the preemptions: a request preempted in this step computes nothing.
+        cache = self.cache
+        if cache is not None:
+            # After the preemptions: a request preempted in this step computes nothing. A path
+            # all cached already (or private after a duplicate) has nothing to add.
             for r, need in chunks.items():
-                self.cache.computed(r.path, r.kv + need)
+                path = r.path
+                if path.held < path.blocks and not path.dup:
+                    cache.computed(path, r.kv + need)
         admitted: list[Request] = []
         if not preempted:
             budget = self.token_budget - self.n_dec - scheduled
@@ -253,8 +257,10 @@ class Planner:
                 chunks[r] = need
                 free -= blocks
                 budget -= need
-        if self.cache is not None:
-            self.cache.allocate(self.capacity - free - self.used_blocks)
+        if cache is not None:
+            taken = self.capacity - free - self.used_blocks
+            if taken:
+                cache.allocate(taken)
         self.used_blocks = self.capacity - free
         if self.used_blocks > self.peak_blocks:
             self.peak_blocks = self.used_blocks

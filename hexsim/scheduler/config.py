@@ -10,6 +10,7 @@
     batch_slowdown = 0.02  # 0..1 (hexsim): slowdown of a call per call running beside it
     cache_weight = 1.0  # 0..1 (hexsim): share of a cached prefix's prefill counted as skipped
     kv_wait = 1.0       # 0..4 (hexsim): queued work a call waits behind when its KV does not fit
+    home_slack = 2.0    # 0..10 (hexsim): how much later a long call may finish at its query's home
 """
 
 import math
@@ -31,6 +32,7 @@ RULES = {
     "batch_slowdown": (lambda v: _number(v) and 0.0 <= v <= 1.0, "a number from 0 to 1"),
     "cache_weight": (lambda v: _number(v) and 0.0 <= v <= 1.0, "a number from 0 to 1"),
     "kv_wait": (lambda v: _number(v) and 0.0 <= v <= 4.0, "a number from 0 to 4"),
+    "home_slack": (lambda v: _number(v) and 0.0 <= v <= 10.0, "a number from 0 to 10"),
 }
 
 
@@ -45,6 +47,7 @@ class SchedulerConfig:
     batch_slowdown: float = 0.02
     cache_weight: float = 1.0
     kv_wait: float = 1.0
+    home_slack: float = 2.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy, str) or not self.policy:

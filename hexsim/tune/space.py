@@ -19,6 +19,7 @@ def suggest_config(trial: optuna.Trial, policy: str) -> SchedulerConfig:
             "batch_slowdown": trial.suggest_float("batch_slowdown", 0.0, 0.2),
             "cache_weight": trial.suggest_float("cache_weight", 0.0, 1.0),
             "kv_wait": trial.suggest_float("kv_wait", 0.0, 4.0),
+            "home_slack": trial.suggest_float("home_slack", 0.0, 10.0),
         }
     else:
         weights = {
@@ -42,7 +43,7 @@ def starting_points(policy: str) -> list[dict]:
     so tuning never ends worse (on its own seeds) than what it replaces."""
     default = SchedulerConfig()
     if policy == "hexsim":
-        names = ("queue_share", "batch_slowdown", "cache_weight", "kv_wait", "max_running")
+        names = ("queue_share", "batch_slowdown", "cache_weight", "kv_wait", "home_slack", "max_running")
         return [{name: getattr(default, name) for name in names}]
     points = [{"alpha": default.alpha}] + [{"alpha": a} for a in PAPER_ALPHA_GRID if a != default.alpha]
     return [{"beta": default.beta, "eps": default.eps, "max_running": default.max_running, **p} for p in points]

@@ -19,12 +19,14 @@ from tests.sim.helpers import MODEL, profile
 FAST = profile(base=0.01, prefill_token=0.001, kv_capacity_tokens=20_000)
 SLOW = profile(base=0.03, prefill_token=0.003, kv_capacity_tokens=20_000)
 SCHEMA = Segment("schema", 3000)
-CONFIG = SchedulerConfig(policy="hexsim", queue_share=0.5, batch_slowdown=0.1, cache_weight=1.0, kv_wait=1.0)
+CONFIG = SchedulerConfig(
+    policy="hexsim", queue_share=0.5, batch_slowdown=0.1, cache_weight=1.0, kv_wait=1.0, home_slack=2.0
+)
 
 
-def task(input_tokens: int, prefix=(), output: float = 10.0) -> ScheduledCall:
+def task(input_tokens: int, prefix=(), output: float = 10.0, query: QueryState | None = None) -> ScheduledCall:
     spec = CallSpec("s", input_tokens, None, prefix)
-    return ScheduledCall(("q", 0, 0), QueryState("q", 0.0, 100.0), spec, output)
+    return ScheduledCall(("q", 0, 0), query or QueryState("q", 0.0, 100.0), spec, output)
 
 
 def instance(index: int, prof, queued=0.0, running=0, kv_tokens=0.0, sent=()) -> InstanceState:
@@ -48,7 +50,7 @@ def test_a_fast_instance_wins_until_half_its_queued_work_outweighs_its_speed():
     below = [instance(0, FAST, queued=0.9 * crossing), instance(1, SLOW)]
     above = [instance(0, FAST, queued=1.1 * crossing), instance(1, SLOW)]
     assert dispatcher.choose(call, below).index == 0
-    assert dispatcher.choose(call, above).index == 1
+    assert dispatcher.choose(task(4000), above).index == 1  # another query: no home yet
     assert dispatcher.finish(call, below[0]) == pytest.approx(0.45 * crossing + t(FAST, 4000))
 
 
@@ -79,17 +81,37 @@ def test_calls_running_beside_slow_a_call_and_a_full_kv_cache_makes_it_wait():
 def test_parallel_calls_sharing_a_prompt_go_together_until_the_queue_outweighs_the_cache():
     template = WorkflowTemplate({"s": StepShape(10.0, 4000.0)}, {}, default_output=10.0)
     instances = [("i0", FAST), ("i1", FAST)]
-    core = SchedulerCore(get_policy("hexsim"), instances, template, MODEL, CONFIG)
+    apart = SchedulerConfig(policy="hexsim", queue_share=0.5, batch_slowdown=0.1, home_slack=0.0)
+    core = SchedulerCore(get_policy("hexsim"), instances, template, MODEL, apart)
     core.handle(QueryArrived("q", 100.0), 0.0)
     stage = tuple(CallSpec("s", 4000, None, (SCHEMA,)) for _ in range(3))
     dispatched = [d.instance for d in core.handle(StageReady("q", 0, stage), 0.0) if type(d).__name__ == "Dispatch"]
-    # Queued work counts each call's whole standalone time, t(4000) = 4.1 s. First call: both idle and
-    # uncached, the tie to i0. Second: i0 holds the schema, 0.5 * 4.1 + t(1000) = 3.15 against i1's
-    # 4.1 -> i0. Third: 0.5 * 8.2 + 1.1 = 5.2 against 4.1 -> i1, where parallelism now wins. A fourth:
-    # i1 holds the schema too, 0.5 * 4.1 + 1.1 = 3.15 against i0's 5.2 -> i1.
+    # With no home slack (below) only the estimates decide. Queued work counts each call's whole
+    # standalone time, t(4000) = 4.1 s. First call: both idle and uncached, the tie to i0. Second:
+    # i0 holds the schema, 0.5 * 4.1 + t(1000) = 3.15 against i1's 4.1 -> i0. Third: 0.5 * 8.2 +
+    # 1.1 = 5.2 against 4.1 -> i1, where parallelism now wins. A fourth: i1 holds the schema too,
+    # 0.5 * 4.1 + 1.1 = 3.15 against i0's 5.2 -> i1.
     assert dispatched == [0, 0, 1]
     fourth = core.handle(StageReady("q", 0, (stage[0],), 3), 0.0)
     assert fourth[0].instance == 1
+
+
+def test_a_querys_long_calls_stay_home_unless_it_is_more_than_home_slack_later():
+    dispatcher = FinishTime(CONFIG, Estimates())
+    query = QueryState("q", 0.0, 100.0)
+    idle = [instance(0, FAST), instance(1, FAST)]
+    assert dispatcher.choose(task(4000, query=query), idle).index == 0  # tie: i0 becomes home
+    # Home i0 with 5 s queued: 0.5 * 5 + 4.1 = 6.6 <= (1 + 2) * 4.1 = 12.3 on idle i1 -> home.
+    assert dispatcher.choose(task(4000, query=query), [instance(0, FAST, queued=5.0), instance(1, FAST)]).index == 0
+    # 20 s queued: 14.1 > 12.3 -> i1, the new home, kept even when i0 is idle again (a tie at 4.1).
+    assert dispatcher.choose(task(4000, query=query), [instance(0, FAST, queued=20.0), instance(1, FAST)]).index == 1
+    assert dispatcher.choose(task(4000, query=query), idle).index == 1
+    # A short call (at most 2048 prompt tokens) goes to its earliest finish and moves no home.
+    busy_home = [instance(0, FAST), instance(1, FAST, queued=1.0)]
+    assert dispatcher.choose(task(2048, query=query), busy_home).index == 0
+    assert dispatcher.choose(task(4000, query=query), busy_home).index == 1
+    # Another query has a home of its own: idle tie -> i0.
+    assert dispatcher.choose(task(4000), busy_home).index == 0
 
 
 def test_its_queues_are_ordered_by_latest_start_and_passed_on_as_priority():

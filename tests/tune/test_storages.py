@@ -131,7 +131,8 @@ def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
     study = optuna.create_study()
     trial = study.ask()
     config = suggest_config(trial, "hexsim")
-    assert set(trial.params) == {"queue_share", "batch_slowdown", "cache_weight", "kv_wait", "max_running"}
+    weights = {"queue_share", "batch_slowdown", "cache_weight", "kv_wait", "home_slack"}
+    assert set(trial.params) == weights | {"max_running"}
     assert config.policy == "hexsim" and config.queue_share == trial.params["queue_share"]
     default = SchedulerConfig()
     assert starting_points("hexsim") == [
@@ -140,6 +141,7 @@ def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
             "batch_slowdown": default.batch_slowdown,
             "cache_weight": default.cache_weight,
             "kv_wait": default.kv_wait,
+            "home_slack": default.home_slack,
             "max_running": 0,
         }
     ]

@@ -36,6 +36,7 @@ class Experiment:
     cv: float = 2.0
     target: float = 0.95
     base_slo_rule: str = "chess"  # how `base_slo` was derived: "trace" or "chess"
+    true_outputs: bool = False  # the scheduler is told each call's output length (an upper bound)
     # A mixed trace's base SLO per workflow, by the same rule over its own queries; empty for a trace of one.
     base_slos: dict[str, float] = field(default_factory=dict)
 

@@ -133,7 +133,7 @@ class SchedulerCore:
         outputs, stage, query = self._outputs, event.stage, state.id
         calls = []
         for i, spec in enumerate(event.calls):
-            est = outputs.get(spec.step)
+            est = outputs.get(spec.step) if spec.known_output is None else spec.known_output
             if est is None:
                 est = outputs[spec.step] = self.template.output(spec.step)
             calls.append(ScheduledCall((query, stage, first + i), state, spec, est))

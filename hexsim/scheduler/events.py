@@ -19,12 +19,16 @@ class CallSpec:
 
     `max_tokens` is the request's limit on generated tokens, when there is one: the core uses
     it only to tell whether the call can ever fit an instance's KV cache, never as an estimate.
+    `known_output` is the call's output length when the runtime is told it, used in place of
+    the template's estimate for its step: only the simulator's upper bound of a policy that
+    knows the true output lengths sets it (`simulate(..., true_outputs=True)`).
     """
 
     step: str
     input_tokens: int
     max_tokens: int | None = None
     prefix: tuple[Segment, ...] = ()  # the shared segments its prompt starts with
+    known_output: int | None = None
 
 
 # -- events: what happened (plain data: built by a runtime, never changed) -------------------

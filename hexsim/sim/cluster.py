@@ -49,8 +49,10 @@ class SimulatedCluster:
         timeline: list | None = None,
         log: DecisionLog | None = None,
         on_query_done: Callable[[QueryRun], None] | None = None,
+        true_outputs: bool = False,
     ):
         self.env = env
+        self.true_outputs = true_outputs
         self.slo = slo
         self.on_query_done = on_query_done
         self.names = [inst.name for inst in cluster.instances]
@@ -130,7 +132,13 @@ class SimulatedCluster:
         now, qid, runs = self.env.now, run.query.id, self.calls
         for i, call in enumerate(calls):
             runs[qid, index, i] = CallRun((qid, index, i), run, call, now)
-        specs = tuple([CallSpec(c.step, c.input_tokens, c.output_tokens, c.prefix) for c in calls])
+        known = self.true_outputs
+        specs = tuple(
+            [
+                CallSpec(c.step, c.input_tokens, c.output_tokens, c.prefix, c.output_tokens if known else None)
+                for c in calls
+            ]
+        )
         self.seam.send(StageReady(qid, index, specs))
 
     def _call_done(self, run: QueryRun) -> None:

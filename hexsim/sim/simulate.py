@@ -29,17 +29,19 @@ def simulate(
     timeline: list | None = None,
     log: DecisionLog | None = None,
     on_query_done: Callable[[QueryRun], None] | None = None,
+    true_outputs: bool = False,
 ) -> RunRecords:
     """Replay `queries` (with arrival times) through `policy` on `cluster` until every query is done.
 
     `slo` (seconds) is the end-to-end SLO of queries that carry none; `config` holds the
     policy's hyperparameters and `template` the scheduler's workflow estimates (default: the
     template learned from the bundled trace). `timeline`, if given, collects every batch, and
-    `log` every event and decision of the scheduler.
+    `log` every event and decision of the scheduler. With `true_outputs` the scheduler is told
+    each call's output length (an upper bound: no runtime knows it before the call runs).
     """
     env = simpy.Environment()
     model = SimulatedCluster(
-        env, cluster, policy, template or default_template(), slo, config, timeline, log, on_query_done
+        env, cluster, policy, template or default_template(), slo, config, timeline, log, on_query_done, true_outputs
     )
     model.start(queries)
     with _collector_paused():
@@ -72,6 +74,8 @@ def run_experiment(experiment: Experiment, rate: float, seed: int) -> tuple[Quer
 def run_records(experiment: Experiment, rate: float, seed: int) -> RunRecords:
     """The records of the experiment's policy with arrivals at `rate` drawn from `seed`."""
     e = experiment
+    policy = get_policy(e.config.policy)
+    queries = e.sample(rate, seed)
     return simulate(
-        e.cluster, e.sample(rate, seed), get_policy(e.config.policy), e.slo, config=e.config, template=e.template
+        e.cluster, queries, policy, e.slo, config=e.config, template=e.template, true_outputs=e.true_outputs
     )

@@ -71,7 +71,10 @@ def run_sustained(
     queries = e.with_slos(
         sustained_sample(e.queries, sustained_count(e, rate, span_slos), e.arrivals, rate, seed, e.cv)
     )
-    records = simulate(e.cluster, queries, get_policy(e.config.policy), e.slo, config=e.config, template=e.template)
+    policy = get_policy(e.config.policy)
+    records = simulate(
+        e.cluster, queries, policy, e.slo, config=e.config, template=e.template, true_outputs=e.true_outputs
+    )
     return records.queries
 
 

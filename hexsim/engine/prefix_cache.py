@@ -174,41 +174,27 @@ class PrefixCache:
         if dead > 0:
             self._push(None, 0, dead)
         self.unhashed += partial
-        self._hold(path, 0, touch=False)
+        self._unhold(path)
         return self.unhashed + self.cached_free - before
 
     def _hold(self, path: Path, upto: int, *, touch: bool) -> None:
-        """Move the request's hold from `path.held` to `upto` leading blocks; deepest node first when releasing."""
+        """Extend the request's hold from `path.held` to `upto` leading blocks (a node's hold only grows)."""
         old = path.held
-        if upto == old:
+        if upto <= old:
             return
-        nodes = path.nodes
-        growing = upto > old
-        if growing:
-            low, high = old, upto
-        else:
-            low, high = upto, old
-            nodes = reversed(nodes)
-        for node in nodes:
-            first, owned = node.first, node.owned
-            if first >= high:
-                if growing:
-                    break
-                continue
-            if first + owned <= low:
-                if growing:
-                    continue
+        for node in path.nodes:
+            first = node.first
+            if first >= upto:
                 break
-            before = old - first
-            before = 0 if before < 0 else owned if before > owned else before
-            after = upto - first
-            after = 0 if after < 0 else owned if after > owned else after
+            owned = node.owned
+            if first + owned <= old:
+                continue
+            before = old - first if old > first else 0
+            after = upto - first if upto - first < owned else owned
             if before == after:
                 continue
             partial = node.partial
-            if before == owned:
-                node.full -= 1
-            elif before:
+            if before:
                 count = partial[before] - 1
                 if count:
                     partial[before] = count
@@ -216,18 +202,42 @@ class PrefixCache:
                     del partial[before]
             if after == owned:
                 node.full += 1
-            elif after:
+                hold = owned
+            else:
                 partial[after] = partial.get(after, 0) + 1
-            hold = owned if node.full else max(partial) if partial else 0
+                hold = owned if node.full else max(partial)
             if hold > node.hold:
                 if touch:
                     self._touch(node, hold)
                 self.held += hold - node.hold
-            elif hold < node.hold:
+                node.hold = hold
+        path.held = upto
+
+    def _unhold(self, path: Path) -> None:
+        """Drop the request's whole hold, deepest node first (a node's hold only shrinks)."""
+        old = path.held
+        if not old:
+            return
+        for node in reversed(path.nodes):
+            first, owned = node.first, node.owned
+            if first >= old or not owned:
+                continue
+            before = old - first if old - first < owned else owned
+            partial = node.partial
+            if before == owned:
+                node.full -= 1
+            else:
+                count = partial[before] - 1
+                if count:
+                    partial[before] = count
+                else:
+                    del partial[before]
+            hold = owned if node.full else max(partial) if partial else 0
+            if hold < node.hold:
                 self._push(node, hold, node.hold)
                 self.held -= node.hold - hold
-            node.hold = hold
-        path.held = upto
+                node.hold = hold
+        path.held = 0
 
     # -- the free pool ---------------------------------------------------------------------
 

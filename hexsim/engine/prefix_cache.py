@@ -34,11 +34,12 @@ from hexsim.workload.model import Segment
 class Node:
     """One shared segment after a given path: its full blocks, and how many are present and held."""
 
-    __slots__ = ("first", "owned", "present", "hold", "full", "partial", "runs", "children")
+    __slots__ = ("first", "owned", "tokens", "present", "hold", "full", "partial", "runs", "children")
 
-    def __init__(self, first: int, owned: int):
+    def __init__(self, first: int, owned: int, tokens: int = 0):
         self.first = first  # index of its first block on the path
         self.owned = owned
+        self.tokens = tokens  # its segment's tokens
         self.present = 0
         self.hold = 0
         self.full = 0  # holders that hold all of its blocks
@@ -80,15 +81,22 @@ class PrefixCache:
     # -- paths -----------------------------------------------------------------------------
 
     def path(self, prefix: tuple[Segment, ...]) -> Path:
-        """The nodes of a prompt that starts with `prefix`, made on first sight."""
+        """The nodes of a prompt that starts with `prefix`, made on first sight.
+
+        A key names content, so after one path it has one length; a workload that gives it two
+        (traces pooled without renaming their segments) gets a node per length, never a node
+        whose blocks disagree with the path's."""
         block = self.block
         node, start, nodes = self.root, 0, []
         for segment in prefix:
-            key, children = segment.key, node.children
+            key, tokens, children = segment.key, segment.tokens, node.children
             node = children.get(key)
-            end = start + segment.tokens
-            if node is None:
-                node = children[key] = Node(start // block, end // block - start // block)
+            end = start + tokens
+            if node is None or node.tokens != tokens:
+                other = key if node is None else (key, tokens)
+                node = children.get(other)
+                if node is None:
+                    node = children[other] = Node(start // block, end // block - start // block, tokens)
             start = end
             nodes.append(node)
         return Path(nodes, start // block)

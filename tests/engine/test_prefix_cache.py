@@ -193,6 +193,28 @@ def test_under_kv_pressure_every_call_finishes_once_and_blocks_stay_accounted(sc
     assert p.cache.hits > 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_key_given_two_lengths_is_two_contents_and_the_blocks_stay_accounted(seed):
+    # Traces pooled without renaming their segments: one key, several lengths after one path.
+    rng = random.Random(seed)
+    p = planner(blocks=64, seats=12, budget=96)
+    finished: Counter = Counter()
+    for sent in range(150):
+        prefix = (Segment("template", 40), Segment(f"query{rng.randrange(3)}", rng.choice((50, 90, 130))))
+        p.add(sent, 170 + rng.randrange(1, 40), rng.randrange(1, 60), 0, prefix)
+        plan = p.plan()
+        if plan is not None:
+            for r in p.finish(plan, rng.randrange(1, plan.iterations + 1)).finished:
+                finished[r.handle] += 1
+            check_cache(p)
+    for r in drain(p):
+        finished[r.handle] += 1
+    assert finished == Counter(range(150))
+    assert p.used_blocks == 0 and p.cache.free == p.capacity
+    lengths = {(node.tokens, len(node.children)) for node in p.cache.root.children.values()}
+    assert lengths == {(40, 9)}  # three keys at three lengths after the template
+
+
 def test_an_aborted_call_frees_its_blocks_and_leaves_its_prefix_cached():
     p = planner()
     request = p.add("a", 84, 50, prefix=(Segment("s", 64),))

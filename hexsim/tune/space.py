@@ -36,14 +36,18 @@ def config_from_params(params: dict, policy: str) -> SchedulerConfig:
 
 # The HexGen-Text2SQL paper tunes alpha alone, over this grid.
 PAPER_ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+# hexsim's first points beside its defaults: how strongly a query's long calls keep their home
+# weighs most, and differs most between workloads.
+HOME_SLACK_GRID = (0.0, 0.5)
 
 
 def starting_points(policy: str) -> list[dict]:
-    """Params a new study tries first: the defaults (for hexgen's kind, and the paper's alpha grid),
-    so tuning never ends worse (on its own seeds) than what it replaces."""
+    """Params a new study tries first: the defaults, and for hexgen's kind the paper's alpha grid, for
+    hexsim a home-slack grid, so tuning never ends worse (on its own seeds) than what it replaces."""
     default = SchedulerConfig()
     if policy == "hexsim":
         names = ("queue_share", "batch_slowdown", "cache_weight", "kv_wait", "home_slack", "max_running")
-        return [{name: getattr(default, name) for name in names}]
+        point = {name: getattr(default, name) for name in names}
+        return [point] + [point | {"home_slack": s} for s in HOME_SLACK_GRID if s != default.home_slack]
     points = [{"alpha": default.alpha}] + [{"alpha": a} for a in PAPER_ALPHA_GRID if a != default.alpha]
     return [{"beta": default.beta, "eps": default.eps, "max_running": default.max_running, **p} for p in points]

@@ -135,13 +135,12 @@ def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
     assert set(trial.params) == weights | {"max_running"}
     assert config.policy == "hexsim" and config.queue_share == trial.params["queue_share"]
     default = SchedulerConfig()
-    assert starting_points("hexsim") == [
-        {
-            "queue_share": default.queue_share,
-            "batch_slowdown": default.batch_slowdown,
-            "cache_weight": default.cache_weight,
-            "kv_wait": default.kv_wait,
-            "home_slack": default.home_slack,
-            "max_running": 0,
-        }
-    ]
+    point = {
+        "queue_share": default.queue_share,
+        "batch_slowdown": default.batch_slowdown,
+        "cache_weight": default.cache_weight,
+        "kv_wait": default.kv_wait,
+        "home_slack": default.home_slack,
+        "max_running": 0,
+    }
+    assert starting_points("hexsim") == [point, point | {"home_slack": 0.0}, point | {"home_slack": 0.5}]

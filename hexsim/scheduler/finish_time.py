@@ -61,7 +61,8 @@ class FinishTime:
 
     def choose(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> InstanceView:
         best, best_finish, home, home_finish = candidates[0], float("inf"), None, 0.0
-        home_index = self._home.get(call.query, -1) if call.spec.input_tokens > LONG_CALL_TOKENS else -2
+        long = call.spec.input_tokens > LONG_CALL_TOKENS
+        home_index = self._home.get(call.query) if long else None
         for inst in candidates:
             finish = self.finish(call, inst)
             if finish < best_finish:
@@ -70,6 +71,6 @@ class FinishTime:
                 home, home_finish = inst, finish
         if home is not None and home_finish <= (1.0 + self.home_slack) * best_finish:
             return home
-        if home_index != -2:
+        if long:
             self._home[call.query] = best.index
         return best

@@ -226,6 +226,7 @@ class PrefixCache:
         old = path.held
         if not old:
             return
+        lru, freed = self.lru, 0
         for node in reversed(path.nodes):
             first, owned = node.first, node.owned
             if first >= old or not owned:
@@ -242,9 +243,13 @@ class PrefixCache:
                     del partial[before]
             hold = owned if node.full else max(partial) if partial else 0
             if hold < node.hold:
-                self._push(node, hold, node.hold)
-                self.held -= node.hold - hold
+                run = [node, hold, node.hold]  # _push, inlined: this is the hot path of every release
+                lru.append(run)
+                node.runs.append(run)
+                freed += node.hold - hold
                 node.hold = hold
+        self.cached_free += freed
+        self.held -= freed
         path.held = 0
 
     # -- the free pool ---------------------------------------------------------------------

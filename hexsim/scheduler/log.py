@@ -78,7 +78,7 @@ class DecisionLog:
 
 
 _NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (*KINDS, CallSpec)}
-_SPEC = tuple(name for name in _NAMES[CallSpec] if name != "prefix")
+_SPEC = tuple(name for name in _NAMES[CallSpec] if name not in ("prefix", "known_output"))
 
 
 def _fields(item: object) -> dict:
@@ -86,8 +86,11 @@ def _fields(item: object) -> dict:
 
 
 def _spec(spec: CallSpec) -> dict:
-    """A call's description; of its shared prefix, only its length (a gateway's has a segment a block)."""
+    """A call's description; of its shared prefix, only its length (a gateway's has a segment a block);
+    its known output only where the scheduler was told it (the simulator's upper bound)."""
     record = {name: getattr(spec, name) for name in _SPEC}
     if spec.prefix:
         record["prefix_tokens"] = sum(segment.tokens for segment in spec.prefix)
+    if spec.known_output is not None:
+        record["known_output"] = spec.known_output
     return record

@@ -1,7 +1,11 @@
 """The upper bound of a policy told the calls' true output lengths: the simulator hands the
 scheduler each call's own output in place of its step's estimate, and only when asked."""
 
+import io
+import json
+
 from hexsim.scheduler import registry
+from hexsim.scheduler.log import DecisionLog
 from hexsim.scheduler.registry import Policy
 from hexsim.scheduler.template import WorkflowTemplate
 from hexsim.sim.simulate import simulate
@@ -19,19 +23,25 @@ class Spy:
         return candidates[0]
 
 
-def outputs_seen(true_outputs: bool) -> tuple[list, WorkflowTemplate]:
+def outputs_seen(true_outputs: bool) -> tuple[list, WorkflowTemplate, list]:
+    """The outputs the core estimated, the template, and the known outputs the decision log recorded."""
     seen: list = []
     policy = Policy("spy", "", lambda ctx: Spy(seen), registry._fcfs, registry._query_deadline)
     queries = [single_call_query(f"q{k}", 10.0 * k, 100, out) for k, out in enumerate((5, 40, 300))]
     template = WorkflowTemplate.from_queries(queries)
-    simulate(cluster(profile()), queries, policy, 1e9, template=template, true_outputs=true_outputs)
-    return seen, template
+    sink = io.StringIO()
+    log = DecisionLog(sink, ["i0"])
+    simulate(cluster(profile()), queries, policy, 1e9, template=template, log=log, true_outputs=true_outputs)
+    ready = [json.loads(line) for line in sink.getvalue().splitlines() if '"stage_ready"' in line]
+    return seen, template, [r.get("known_output", "absent") for r in ready]
 
 
-def test_told_the_true_outputs_the_core_estimates_each_call_by_its_own():
-    assert outputs_seen(true_outputs=True)[0] == [5, 40, 300]
+def test_told_the_true_outputs_the_core_estimates_each_call_by_its_own_and_the_log_says_so():
+    seen, _, logged = outputs_seen(true_outputs=True)
+    assert seen == logged == [5, 40, 300]
 
 
 def test_otherwise_every_call_of_a_step_gets_the_templates_estimate():
-    seen, template = outputs_seen(true_outputs=False)
+    seen, template, logged = outputs_seen(true_outputs=False)
     assert len(set(seen)) == 1 and seen[0] == template.output("step") not in (5, 40, 300)
+    assert logged == ["absent"] * 3

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live.test_live_end_to_end import free_ports, running, wait_healthy
+from tests.live.processes import free_ports, running, wait_healthy
 
 HEXSIM = [sys.executable, "-m", "hexsim.cli"]
 TRACE = Path(__file__).resolve().parents[2] / "traces" / "chess_default.jsonl"

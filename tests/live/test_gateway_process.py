@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live.test_live_end_to_end import free_ports, running, wait_healthy
+from tests.live.processes import free_ports, running, wait_healthy
 
 HEXSIM = [sys.executable, "-m", "hexsim.cli"]
 MODEL = "meta-llama/Llama-3.1-70B-Instruct"

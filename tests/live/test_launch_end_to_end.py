@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from tests.live.launch_helpers import ENGINES, HEXSIM, heterogeneous_cluster, launched, running
-from tests.live.test_live_end_to_end import free_ports
+from tests.live.processes import free_ports
 
 TIME_SCALE = 50
 QUERIES = 4

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.live.launch_helpers import ENGINES, HEXSIM, heterogeneous_cluster, launched, running
-from tests.live.test_live_end_to_end import free_ports
+from tests.live.processes import free_ports
 
 FAKE = Path(__file__).with_name("fake_vllm.py")
 

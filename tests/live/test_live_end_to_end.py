@@ -18,14 +18,11 @@ steady (3%), to within 10% of the simulator's.
 import contextlib
 import io
 import json
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -36,6 +33,7 @@ from hexsim.metrics.summary import attainment
 from hexsim.scheduler.registry import get_policy
 from hexsim.sim.simulate import simulate
 from hexsim.workload.traces import load_trace, save_trace
+from tests.live.processes import free_ports, running, wait_healthy
 
 SHARED_TRACE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "traces" / "chess_bird_trace1.json"
 # Each call costs a few milliseconds of HTTP, which a time scale multiplies into model seconds and
@@ -53,16 +51,6 @@ pytestmark = [
 ]
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def cluster_file(folder: Path, urls: list[str]) -> Path:
     path = folder / "cluster.toml"
     path.write_text(
@@ -72,31 +60,6 @@ def cluster_file(folder: Path, urls: list[str]) -> Path:
         f'[[instances]]\ngpu = "L40S"\nname = "l40s"\nurl = "{urls[3]}"\n'
     )
     return path
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        assert process.poll() is None, f"{url}: the server exited with status {process.returncode}"
-        assert time.monotonic() < deadline, f"{url} did not come up"
-        time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running(command: list[str]):
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def replay(targets: list[str], cluster: Path, trace: Path, out: Path, label: str) -> dict:

@@ -21,6 +21,7 @@ experiments. Writes results/beyond_paper.md and .json.
 import argparse
 import json
 from dataclasses import replace
+from functools import cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def experiment(cluster: str, queries, seeds, config: SchedulerConfig, true_outpu
     )
 
 
+@cache  # each worker loads the traces once, not once per task
 def workloads() -> dict:
     return {path.stem: load_trace(path, prefix_model="chess") for path in trace_paths()}
 

@@ -30,6 +30,8 @@ from collections import deque
 
 from hexsim.workload.model import Segment
 
+SWEEP_AFTER = 1024  # empty runs the LRU queue may hold before they are swept out
+
 
 class Node:
     """One shared segment after a given path: its full blocks, and how many are present and held."""
@@ -70,6 +72,7 @@ class PrefixCache:
         self.unhashed = free_blocks  # free blocks without content, reused first
         self.lru: deque[list] = deque()  # runs [node or None, low, high], least recently freed first
         self.cached_free = 0
+        self.emptied = 0  # runs in the queue that requests took back whole, skipped when they come up
         self.held = 0  # blocks held on nodes, each counted once however many hold it
         self.queries = 0  # prompt tokens looked up, as vLLM's prefix_cache_queries (new requests)
         self.hits = 0
@@ -268,7 +271,8 @@ class PrefixCache:
     def _touch(self, node: Node, upto: int) -> None:
         """Take the node's free blocks below `upto` out of the LRU queue: a request holds them again.
         A node's runs lie above its hold, the newest lowest, so they are trimmed from the newest.
-        A run left empty stays in the queue, skipped when it comes up."""
+        A run left empty stays in the queue, skipped when it comes up; once empty runs are most of the
+        queue they are swept out, or an engine whose cache never fills would keep every one."""
         runs = node.runs
         while runs:
             run = runs[-1]
@@ -282,6 +286,22 @@ class PrefixCache:
             self.cached_free -= high - low
             run[1] = high
             runs.pop()
+            self.emptied += 1
+            if self.emptied > SWEEP_AFTER and 2 * self.emptied > len(self.lru):
+                self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop the empty runs from the LRU queue, joining the dead runs they kept apart."""
+        lru: deque[list] = deque()
+        for run in self.lru:
+            if run[1] == run[2]:
+                continue
+            if run[0] is None and lru and lru[-1][0] is None:
+                lru[-1][2] += run[2] - run[1]
+            else:
+                lru.append(run)
+        self.lru = lru
+        self.emptied = 0
 
     def allocate(self, blocks: int) -> None:
         """Take `blocks` from the free pool: unhashed ones first, then the least recently freed cached ones."""
@@ -296,6 +316,7 @@ class PrefixCache:
             node, low, high = run
             if high == low:  # emptied by a request that took its blocks back
                 lru.popleft()
+                self.emptied -= 1
                 continue
             take = blocks if blocks < high - low else high - low
             blocks -= take

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from hexsim.engine.planner import Planner
+from hexsim.engine.prefix_cache import SWEEP_AFTER
 from hexsim.engine.request import DONE
 from hexsim.workload.model import Segment
 from tests.sim.helpers import profile
@@ -25,6 +26,7 @@ def check_cache(p: Planner) -> None:
     assert cache.free == p.capacity - p.used_blocks
     assert p.kv_blocks_in_use() == p.used_blocks <= p.capacity
     assert cache.cached_free == sum(run[2] - run[1] for run in cache.lru)
+    assert cache.emptied == sum(run[1] == run[2] for run in cache.lru)
     stack = [(cache.root, None)]
     while stack:
         node, parent = stack.pop()
@@ -226,6 +228,20 @@ def test_an_aborted_call_frees_its_blocks_and_leaves_its_prefix_cached():
     p.add("b", 84, 2, prefix=(Segment("s", 64),))
     drain(p, computed)
     assert computed == {"b": 20}
+
+
+def test_an_engine_whose_cache_never_fills_keeps_its_free_queue_bounded():
+    # Each call takes back the blocks the one before it freed, leaving empty runs in the queue that
+    # only an eviction would pass; with room to spare there is none, so they are swept out instead.
+    p = planner(blocks=1_000_000)
+    shared = (Segment("instructions", 64), Segment("schema", 64), Segment("question", 64))
+    computed = Counter()
+    calls = 2 * SWEEP_AFTER
+    for n in range(calls):
+        p.add(n, 192 + 20, 1, prefix=shared)
+        drain(p, computed)
+        assert len(p.cache.lru) <= 2 * SWEEP_AFTER + 2
+    assert computed[0] == 212 and all(computed[n] == 20 for n in range(1, calls))
 
 
 def test_calls_admitted_in_one_iteration_share_the_prefix_the_first_is_computing():

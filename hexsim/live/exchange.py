@@ -64,8 +64,7 @@ class CallExchange:
         call, gateway = self.call, self.gateway
         while True:
             try:
-                left = call.opened + gateway.settings.place_timeout - time.monotonic()
-                decision = await asyncio.wait_for(asyncio.shield(call.decision), max(left, 0.0))
+                decision = await _decided(call.decision, call.opened + gateway.settings.place_timeout)
             except TimeoutError:
                 self._end(gateway.give_up, call, "unplaced")
                 waited = gateway.settings.place_timeout
@@ -165,6 +164,13 @@ class CallExchange:
             self.gateway.refused(call)
         else:
             self.gateway.give_up(call, "abandoned")
+
+
+async def _decided(decision: asyncio.Future, deadline: float) -> Admit | Fail:
+    """The core's decision on a call, waiting for it until `deadline` (monotonic) if it is not made yet."""
+    if decision.done():
+        return decision.result()
+    return await asyncio.wait_for(asyncio.shield(decision), max(deadline - time.monotonic(), 0.0))
 
 
 async def _client_gone(receive) -> None:

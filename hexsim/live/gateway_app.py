@@ -50,6 +50,7 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = MAX_BODY_BYTES, a
         await gateway.scrape()
         # What exists now (modules, profiles, the template) lives as long as the gateway: keeping it out
         # of the collector's passes spares requests the tens of milliseconds a full pass over it takes.
+        gc.collect()
         gc.freeze()
         task = asyncio.create_task(gateway.run_background())
         try:

@@ -131,16 +131,17 @@ def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
     study = optuna.create_study()
     trial = study.ask()
     config = suggest_config(trial, "hexsim")
-    weights = {"queue_share", "batch_slowdown", "cache_weight", "kv_wait", "home_slack"}
+    weights = {"idle_weight", "eps", "batch_slowdown", "cache_weight", "kv_wait", "home_slack"}
     assert set(trial.params) == weights | {"max_running"}
-    assert config.policy == "hexsim" and config.queue_share == trial.params["queue_share"]
+    assert config.policy == "hexsim" and config.idle_weight == trial.params["idle_weight"]
     default = SchedulerConfig()
     point = {
-        "queue_share": default.queue_share,
+        "idle_weight": default.idle_weight,
+        "eps": default.eps,
         "batch_slowdown": default.batch_slowdown,
         "cache_weight": default.cache_weight,
         "kv_wait": default.kv_wait,
         "home_slack": default.home_slack,
         "max_running": 0,
     }
-    assert starting_points("hexsim") == [point, point | {"home_slack": 0.0}, point | {"home_slack": 0.5}]
+    assert starting_points("hexsim") == [point, point | {"idle_weight": 30.0}, point | {"idle_weight": 300.0}]

@@ -18,6 +18,7 @@ import aiohttp
 
 from hexsim.live.engines import HTTP_ERRORS
 from hexsim.live.gateway import Gateway, GatewayCall
+from hexsim.live.headers import INSTANCE, RETRIES
 from hexsim.live.openai_errors import error_body
 from hexsim.scheduler.events import Admit, Fail
 
@@ -35,6 +36,7 @@ DROPPED_HEADERS = {
     b"server",
 }
 GONE = "the client went away"
+INSTANCE_HEADER, RETRIES_HEADER = INSTANCE.encode(), RETRIES.encode()
 
 
 class CallExchange:
@@ -110,8 +112,8 @@ class CallExchange:
         """Relay the engine's answer; True if nothing was relayed and the call is to be placed again."""
         call, gateway = self.call, self.gateway
         headers = [(k, v) for k, v in upstream.raw_headers if k.lower() not in DROPPED_HEADERS]
-        headers.append((b"x-hexsim-instance", instance.encode()))
-        headers.append((b"x-hexsim-retries", b"%d" % call.retries))
+        headers.append((INSTANCE_HEADER, instance.encode()))
+        headers.append((RETRIES_HEADER, b"%d" % call.retries))
         if upstream.status != 200 or not call.body.stream:
             try:
                 body = await upstream.read()

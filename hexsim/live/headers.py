@@ -6,6 +6,10 @@
     X-Hexsim-SLO: 114.3         the query's end-to-end SLO in seconds (read when the query opens)
 
 A call without `X-Hexsim-Query` is a query of its own. With it, the step and stage are required.
+The gateway's answer says where the call ran:
+
+    X-Hexsim-Instance: a100-0   the instance that answered
+    X-Hexsim-Retries: 1         how often the call was placed again after an engine failed
 """
 
 import math
@@ -13,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 QUERY, STEP, STAGE, SLO = "x-hexsim-query", "x-hexsim-step", "x-hexsim-stage", "x-hexsim-slo"
+INSTANCE, RETRIES = "x-hexsim-instance", "x-hexsim-retries"
 MAX_NAME = 256
 SINGLE_STEP = "call"  # the step of a call without workflow metadata
 

@@ -29,7 +29,8 @@ What a client observes. Times count from the start of the replay:
   prefill included);
 - `finished` is when the stream ended with `data: [DONE]`, its usage having counted exactly
   the call's prompt and output tokens;
-- `instance` is the target the call went to (host:port): behind a gateway, the gateway.
+- `instance` is the engine that answered: behind hexsim's gateway the instance its
+  `x-hexsim-instance` header names, else the target the call went to (host:port).
 What it cannot observe: when an engine admitted a call (`admitted` stays empty, and so the
 queue waits of the report), whether the engine preempted it (`preemptions` empty), and how
 busy each engine was (no instance records: the report has no utilisation).
@@ -53,7 +54,7 @@ from urllib.parse import quote
 import httpx
 
 from hexsim.errors import ParameterError
-from hexsim.live.headers import QUERY, SLO, STAGE, STEP
+from hexsim.live.headers import INSTANCE, QUERY, RETRIES, SLO, STAGE, STEP
 from hexsim.live.prompts import Prompts
 from hexsim.live.replay_targets import CONNECT_TIMEOUT_S, instance_name, reason, shorten
 from hexsim.metrics.records import CallRecord, QueryRecord, RunRecords
@@ -262,7 +263,7 @@ class _Run:
         headers = {QUERY: query.id, STEP: call.step, STAGE: str(stage)}
         if slo is not None:
             headers[SLO] = repr(slo)
-        finished = None
+        finished, served_by = None, target.instance
         for attempt in range(RESENDS + 1):
             seen = _Stream()
             try:
@@ -270,7 +271,8 @@ class _Run:
                     async with target.client.stream("POST", "/v1/completions", json=body, headers=headers) as response:
                         if response.status_code != 200:
                             raise _CallError(f"HTTP {response.status_code}", await _error_message(response))
-                        retries = response.headers.get("x-hexsim-retries", "0")
+                        served_by = response.headers.get(INSTANCE, target.instance)
+                        retries = response.headers.get(RETRIES, "0")
                         self.retries += int(retries) if retries.isdigit() else 0
                         await self._read(response, seen)
                 finished = _check(seen, call)
@@ -291,7 +293,7 @@ class _Run:
             stage,
             index,
             call.step,
-            target.instance,
+            served_by,
             call.input_tokens,
             call.output_tokens,
             ready,

@@ -376,3 +376,23 @@ def test_the_instance_of_a_target_is_its_host_and_port():
     assert instance_name("https://engine.example") == "engine.example:443"
     assert instance_name("http://[::1]:9000") == "[::1]:9000"
     assert urlsplit("http://engine").port is None and instance_name("http://engine") == "engine:80"
+
+
+def test_behind_the_gateway_a_call_is_recorded_on_the_instance_that_answered_it():
+    from hexsim.live.gateway import Gateway, GatewaySettings
+    from hexsim.live.gateway_app import create_gateway_app
+    from hexsim.live.server import app_in_thread
+    from hexsim.scheduler.config import SchedulerConfig
+    from hexsim.scheduler.template import default_template
+
+    with emulator_in_thread(PROFILE, MODEL, time_scale=SCALE) as first, emulator_in_thread(
+        PROFILE, MODEL, time_scale=SCALE
+    ) as second:
+        cluster = ClusterSpec(MODEL, (InstanceSpec("e0", PROFILE, first), InstanceSpec("e1", PROFILE, second)))
+        settings = GatewaySettings(slo=1000.0, time_scale=SCALE, scrape_interval=0.05, stale_after=0.5)
+        gateway = Gateway(cluster, SchedulerConfig(policy="lor"), default_template(), settings)
+        with app_in_thread(create_gateway_app(gateway)) as url:
+            records = run(workflow(3, 0.5), [url]).records
+    # lor spreads a stage's three parallel calls over both engines; the gateway's address is no instance.
+    assert len(records.calls) == 15
+    assert {c.instance for c in records.calls} == {"e0", "e1"}

@@ -244,7 +244,7 @@ class _Run:
                 finished = None
                 break
             finished = max(r.finished for r in records)
-        self._record(QueryRecord(query.id, query.arrival, slo, finished, query.n_calls))
+        self._record(QueryRecord(query.id, query.arrival, slo, finished, query.n_calls, query.workflow))
         if len(self.targets) == 1:
             await self.announce_finish(self.targets[0], query.id)
 

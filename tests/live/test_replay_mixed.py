@@ -37,7 +37,9 @@ def test_a_mixed_replay_sends_each_query_its_workflows_slo_and_reports_each_work
     bases = {w: v["base_slo_s"] for w, v in report["workflows"].items()}
     assert bases["macsql"] < bases["chess"]
     with open(tmp_path / "live" / "queries_live.csv", newline="") as handle:
-        sent = {row["query_id"]: float(row["slo"]) for row in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    sent = {row["query_id"]: float(row["slo"]) for row in rows}
+    assert {row["query_id"]: row["workflow"] for row in rows} == {q.id: q.workflow for q in mixed()}
     # The SLO each query carried to the gateway: 3 x its own workflow's base SLO.
     assert sent == pytest.approx({q: 3 * bases["chess" if q[0] == "c" else "macsql"] for q in sent}, abs=1e-5)
     live = report["policies"]["live"]["workflows"]

@@ -1,8 +1,8 @@
 """Scheduler decision latency: one event through the gateway's adapter.
 
-    python benchmarks/bench_decisions.py [--ops 20000] [--waiting 1000]
+    python benchmarks/bench_decisions.py [--policy hexgen] [--ops 20000] [--waiting 1000]
 
-The hexgen policy with the default template, on 6 x A100, 5 x A6000 and
+A policy (default hexgen) with its default weights and the default template, on 6 x A100, 5 x A6000 and
 5 x L40S serving Llama-3.1-70B, driven through `GatewayAdapter.send` as a
 gateway drives it. Each query is one stage of the bundled trace (its step
 names, prompt tokens, and output tokens as max_tokens). Every instance runs
@@ -53,7 +53,7 @@ from hexsim.scheduler.events import (
     StageReady,
 )
 from hexsim.scheduler.log import DecisionLog
-from hexsim.scheduler.registry import get_policy
+from hexsim.scheduler.registry import POLICIES, get_policy
 from hexsim.scheduler.template import default_template
 from hexsim.workload.traces import load_trace
 
@@ -83,14 +83,14 @@ class Gateway:
     oldest admitted call on the instance of each call dispatched keeps every queue's length.
     """
 
-    def __init__(self, running: int, gap: float, log: bool):
+    def __init__(self, policy: str, running: int, gap: float, log: bool):
         model = canonical_model(MODEL)
         instances = []
         for gpu, count in CLUSTER:
             profile = resolve_profile(model, canonical_gpu(gpu, "bench_decisions"), None, "bench_decisions")
             instances += [(f"{gpu.lower()}-{j}", profile) for j in range(count)]
         core = SchedulerCore(
-            get_policy("hexgen"), instances, default_template(), model, SchedulerConfig(max_running=running)
+            get_policy(policy), instances, default_template(), model, SchedulerConfig(policy, max_running=running)
         )
         self.sink = open(os.devnull, "w") if log else None
         decisions = DecisionLog(self.sink, [name for name, _ in instances]) if log else None
@@ -181,7 +181,7 @@ def measure(args, log: bool) -> tuple[dict[str, list[int]], list[int]]:
     """Samples (ns) per row, and the collector's runs per generation from the first warm-up on."""
     singles, parallel = trace_stages()
     ones, fives = cycle(singles), cycle(parallel)
-    gateway = Gateway(args.running, args.gap, log)
+    gateway = Gateway(args.policy, args.running, args.gap, log)
     gateway.fill(ones, args.waiting)
     samples: dict[str, list[int]] = {row: [] for row in ROWS}
     collections = [s["collections"] for s in gc.get_stats()]
@@ -201,6 +201,7 @@ def measure(args, log: bool) -> tuple[dict[str, list[int]], list[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", choices=list(POLICIES), default="hexgen", help="the policy (default hexgen)")
     parser.add_argument("--ops", type=int, default=20_000, help="timed operations per row (default 20,000)")
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed queries before each part (default 2,000)")
     parser.add_argument("--waiting", type=int, default=1_000, help="calls waiting in the core (default 1,000)")
@@ -209,7 +210,7 @@ def main() -> None:
     args = parser.parse_args()
 
     instances = sum(count for _, count in CLUSTER)
-    table = Table(title=f"us per event: hexgen, {instances} instances, {args.waiting:,} calls waiting")
+    table = Table(title=f"us per event: {args.policy}, {instances} instances, {args.waiting:,} calls waiting")
     for column in ("operation", "log", "ops", "p50", "p99", "p99.9", "max"):
         table.add_column(column, justify="left" if column == "operation" else "right")
     notes = []

@@ -58,26 +58,41 @@ class FinishTime:
         self.estimates = estimates
         self._home: WeakKeyDictionary[QueryState, int] = WeakKeyDictionary()  # query -> its long calls' instance
 
-    def run(self, call: ScheduledCall, inst: InstanceView) -> float:
-        spec = call.spec
-        cached = inst.prefixes.cached_tokens(spec.prefix) if spec.prefix else 0
-        prompt = max(1.0, spec.input_tokens - self.cache_weight * min(cached, spec.input_tokens - 1))
-        return self.estimates(inst.profile, prompt, call.est_output) * (1.0 + self.batch_slowdown * inst.running)
-
-    def cost(self, call: ScheduledCall, inst: InstanceView, run: float) -> float:
-        queued = inst.queued_work
-        cost = run - self.idle_weight / (queued if queued > self.eps else self.eps)
-        if inst.kv_tokens + call.spec.input_tokens + call.est_output > inst.profile.kv_capacity_tokens_usable:
-            cost += self.kv_wait * queued
-        return cost
+    def costs(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> list[tuple[float, float]]:
+        """(cost, run) per candidate; a run time is estimated once per instance type and cached prefix."""
+        spec, output = call.spec, call.est_output
+        prefix, prompt = spec.prefix, spec.input_tokens
+        need = prompt + output
+        idle, eps, slowdown, kv_wait, weight = (
+            self.idle_weight,
+            self.eps,
+            self.batch_slowdown,
+            self.kv_wait,
+            self.cache_weight,
+        )
+        times: dict[tuple[int, int], float] = {}
+        out = []
+        for inst in candidates:
+            profile = inst.profile
+            cached = inst.prefixes.cached_tokens(prefix) if prefix else 0
+            key = (id(profile), cached)
+            t = times.get(key)
+            if t is None:
+                skipped = weight * (cached if cached < prompt - 1 else prompt - 1)
+                t = times[key] = self.estimates(profile, max(1.0, prompt - skipped), output)
+            run = t * (1.0 + slowdown * inst.running)
+            queued = inst.queued_work
+            cost = run - idle / (queued if queued > eps else eps)
+            if inst.kv_tokens + need > profile.kv_capacity_tokens_usable:
+                cost += kv_wait * queued
+            out.append((cost, run))
+        return out
 
     def choose(self, call: ScheduledCall, candidates: Sequence[InstanceView]) -> InstanceView:
         best, best_cost, best_run, home, home_cost = candidates[0], float("inf"), 0.0, None, 0.0
         long = call.spec.input_tokens > LONG_CALL_TOKENS
         home_index = self._home.get(call.query) if long else None
-        for inst in candidates:
-            run = self.run(call, inst)
-            cost = self.cost(call, inst, run)
+        for inst, (cost, run) in zip(candidates, self.costs(call, candidates), strict=True):
             if cost < best_cost:
                 best, best_cost, best_run = inst, cost, run
             if inst.index == home_index:

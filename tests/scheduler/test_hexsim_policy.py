@@ -43,7 +43,11 @@ def t(prof, prompt: float, output: float = 10.0) -> float:
 
 
 def cost(dispatcher: FinishTime, call: ScheduledCall, inst: InstanceState) -> float:
-    return dispatcher.cost(call, inst, dispatcher.run(call, inst))
+    return dispatcher.costs(call, [inst])[0][0]
+
+
+def run(dispatcher: FinishTime, call: ScheduledCall, inst: InstanceState) -> float:
+    return dispatcher.costs(call, [inst])[0][1]
 
 
 def test_an_instance_near_idle_draws_short_calls_while_long_ones_go_where_they_run_fastest():
@@ -75,14 +79,14 @@ def test_a_cached_prefix_counts_as_skipped_prefill():
     assert dispatcher.choose(call, cands).index == 1
     half = FinishTime(SchedulerConfig(policy="hexsim", cache_weight=0.5), Estimates())
     # Half the cached prefill counted as skipped: prompt 4000 - 1500 = 2500 on i1.
-    assert half.run(call, cands[1]) == pytest.approx(t(FAST, 2500))
+    assert run(half, call, cands[1]) == pytest.approx(t(FAST, 2500))
 
 
 def test_calls_running_beside_slow_a_call_and_a_full_kv_cache_makes_it_wait():
     dispatcher = FinishTime(CONFIG, Estimates())
     call = task(4000)
     # 5 running: run = t * (1 + 0.1 * 5) = 4.1 * 1.5 = 6.15.
-    assert dispatcher.run(call, instance(0, FAST, running=5)) == pytest.approx(6.15)
+    assert run(dispatcher, call, instance(0, FAST, running=5)) == pytest.approx(6.15)
     # 17,000 of 20,000 KV tokens held: 4000 + 10 more do not fit, so it waits behind all 3 s queued
     # (kv_wait 1): 4.1 - 4/3 + 3 against 4.1 - 4/3 when it fits.
     assert cost(dispatcher, call, instance(0, FAST, queued=3.0, kv_tokens=17_000)) == pytest.approx(4.1 - 4 / 3 + 3)

@@ -385,9 +385,10 @@ def test_behind_the_gateway_a_call_is_recorded_on_the_instance_that_answered_it(
     from hexsim.scheduler.config import SchedulerConfig
     from hexsim.scheduler.template import default_template
 
-    with emulator_in_thread(PROFILE, MODEL, time_scale=SCALE) as first, emulator_in_thread(
-        PROFILE, MODEL, time_scale=SCALE
-    ) as second:
+    with (
+        emulator_in_thread(PROFILE, MODEL, time_scale=SCALE) as first,
+        emulator_in_thread(PROFILE, MODEL, time_scale=SCALE) as second,
+    ):
         cluster = ClusterSpec(MODEL, (InstanceSpec("e0", PROFILE, first), InstanceSpec("e1", PROFILE, second)))
         settings = GatewaySettings(slo=1000.0, time_scale=SCALE, scrape_interval=0.05, stale_after=0.5)
         gateway = Gateway(cluster, SchedulerConfig(policy="lor"), default_template(), settings)

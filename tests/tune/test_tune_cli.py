@@ -35,7 +35,8 @@ def test_hexsim_is_tuned_over_its_own_weights_and_the_table_names_them(tmp_path,
     args = ["tune", "--trace", trace, "--policy", "hexsim", "--trials", "3", "--seeds", "1", "--out", str(out)]
     assert main(args) == 0
     table = capsys.readouterr().out.split("wrote ")[0]
-    assert all(name in table for name in ("idle_weight", "eps", "batch_slowdown", "cache_weight", "kv_wait", "home_slack"))
+    weights = ("idle_weight", "eps", "batch_slowdown", "cache_weight", "kv_wait", "home_slack")
+    assert all(name in table for name in weights)
     assert "alpha" not in table and load_scheduler_config(out).policy == "hexsim"
 
 

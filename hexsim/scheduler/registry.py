@@ -12,13 +12,13 @@ from hexsim.profiles.latency import Profile
 from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.fcfs import Fcfs
-from hexsim.scheduler.finish_time import FinishTime
 from hexsim.scheduler.least_outstanding import LeastOutstanding
 from hexsim.scheduler.llmd import LlmdScorers
 from hexsim.scheduler.plas import AttainedService, ProgramLocality
 from hexsim.scheduler.protocols import BudgetRule, Dispatcher, QueueOrder
 from hexsim.scheduler.query_deadline import QueryDeadline
 from hexsim.scheduler.round_robin import RoundRobin
+from hexsim.scheduler.run_cost import RunCost
 from hexsim.scheduler.sglang import CacheAware
 from hexsim.scheduler.stage_budget import StageBudget
 from hexsim.scheduler.template import WorkflowTemplate
@@ -70,8 +70,8 @@ def _autellix(ctx: PolicyContext) -> Dispatcher:
     return ProgramLocality()
 
 
-def _finish_time(ctx: PolicyContext) -> Dispatcher:
-    return FinishTime(ctx.config, ctx.estimates)
+def _run_cost(ctx: PolicyContext) -> Dispatcher:
+    return RunCost(ctx.config, ctx.estimates)
 
 
 def _fcfs(ctx: PolicyContext) -> QueueOrder:
@@ -105,7 +105,7 @@ POLICIES: dict[str, Policy] = {
         Policy("llmd", "llm-d's queue, KV-cache and prefix-cache scorers + FCFS queues", _llmd, _fcfs, _query_deadline),
         Policy("sglang", "SGLang router's cache-aware dispatch + FCFS queues", _sglang, _fcfs, _query_deadline),
         Policy("plas", "Autellix's program-locality dispatch + PLAS queues", _autellix, _plas, _query_deadline),
-        Policy("hexsim", "earliest estimated finish dispatch + urgency queues", _finish_time, _urgency, _stage_budget),
+        Policy("hexsim", "run time against idle instances + urgency queues", _run_cost, _urgency, _stage_budget),
     )
 }
 

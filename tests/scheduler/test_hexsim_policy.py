@@ -7,8 +7,8 @@ from hexsim.scheduler.config import SchedulerConfig
 from hexsim.scheduler.core import SchedulerCore
 from hexsim.scheduler.estimates import Estimates
 from hexsim.scheduler.events import CallSpec, QueryArrived, StageReady
-from hexsim.scheduler.finish_time import FinishTime
 from hexsim.scheduler.registry import get_policy
+from hexsim.scheduler.run_cost import RunCost
 from hexsim.scheduler.state import InstanceState, QueryState, ScheduledCall
 from hexsim.scheduler.template import StepShape, WorkflowTemplate
 from hexsim.workload.model import Segment
@@ -42,16 +42,16 @@ def t(prof, prompt: float, output: float = 10.0) -> float:
     return prof.standalone_time(prompt, output)
 
 
-def cost(dispatcher: FinishTime, call: ScheduledCall, inst: InstanceState) -> float:
+def cost(dispatcher: RunCost, call: ScheduledCall, inst: InstanceState) -> float:
     return dispatcher.costs(call, [inst])[0][0]
 
 
-def run(dispatcher: FinishTime, call: ScheduledCall, inst: InstanceState) -> float:
+def run(dispatcher: RunCost, call: ScheduledCall, inst: InstanceState) -> float:
     return dispatcher.costs(call, [inst])[0][1]
 
 
 def test_an_instance_near_idle_draws_short_calls_while_long_ones_go_where_they_run_fastest():
-    dispatcher = FinishTime(CONFIG, Estimates())
+    dispatcher = RunCost(CONFIG, Estimates())
     cands = [instance(0, FAST, queued=8.0), instance(1, SLOW)]
     # Short call, 500 tokens: fast 0.6 - 4/8 = 0.1, idle slow 1.8 - 4/1 = -2.2 -> slow.
     # Long call, 4000 tokens: fast 4.1 - 0.5 = 3.6, idle slow 12.3 - 4 = 8.3 -> fast.
@@ -70,20 +70,20 @@ def test_an_instance_near_idle_draws_short_calls_while_long_ones_go_where_they_r
 
 
 def test_a_cached_prefix_counts_as_skipped_prefill():
-    dispatcher = FinishTime(CONFIG, Estimates())
+    dispatcher = RunCost(CONFIG, Estimates())
     call = task(4000, prefix=(SCHEMA,))
     # i0 (fast) holds no prefix and queued work 2 s; i1 (fast) holds the 3000-token schema and 2.5 s:
     # i0: t(4000) - 4/2 = 4.1 - 2 = 2.1; i1: t(1000) - 4/2.5 = 1.1 - 1.6 = -0.5.
     cands = [instance(0, FAST, queued=2.0), instance(1, FAST, queued=2.5, sent=[(SCHEMA,)])]
     assert [cost(dispatcher, call, c) for c in cands] == pytest.approx([2.1, -0.5])
     assert dispatcher.choose(call, cands).index == 1
-    half = FinishTime(SchedulerConfig(policy="hexsim", cache_weight=0.5), Estimates())
+    half = RunCost(SchedulerConfig(policy="hexsim", cache_weight=0.5), Estimates())
     # Half the cached prefill counted as skipped: prompt 4000 - 1500 = 2500 on i1.
     assert run(half, call, cands[1]) == pytest.approx(t(FAST, 2500))
 
 
 def test_calls_running_beside_slow_a_call_and_a_full_kv_cache_makes_it_wait():
-    dispatcher = FinishTime(CONFIG, Estimates())
+    dispatcher = RunCost(CONFIG, Estimates())
     call = task(4000)
     # 5 running: run = t * (1 + 0.1 * 5) = 4.1 * 1.5 = 6.15.
     assert run(dispatcher, call, instance(0, FAST, running=5)) == pytest.approx(6.15)
@@ -113,7 +113,7 @@ def test_parallel_calls_sharing_a_prompt_go_together_unless_an_idle_instance_dra
 
 
 def test_a_querys_long_calls_stay_home_unless_it_costs_more_than_home_slack_run_times():
-    dispatcher = FinishTime(CONFIG, Estimates())
+    dispatcher = RunCost(CONFIG, Estimates())
     query = QueryState("q", 0.0, 100.0)
     idle = [instance(0, FAST), instance(1, FAST)]
     assert dispatcher.choose(task(4000, query=query), idle).index == 0  # tie: i0 becomes home

@@ -47,7 +47,7 @@ from hexsim.scheduler.protocols import InstanceView
 from hexsim.scheduler.state import QueryState, ScheduledCall
 
 
-class FinishTime:
+class RunCost:
     def __init__(self, config: SchedulerConfig, estimates: Estimates):
         self.idle_weight = config.idle_weight
         self.eps = config.eps

@@ -8,9 +8,10 @@ process, the gateway (round-robin policy, one engine) in another; this process s
 through the gateway, and so on, so both kinds see the machine alike (on two shared cores a
 direct run's p99 moved by 2.3-3.8 ms from one run to the next: measured run after run, the
 difference held that noise as much as the gateway's cost). The gateway's overhead is the
-difference of the latency percentiles, over `--rounds` rounds per client. The gateway's engine client is aiohttp's; for
-the comparison, httpx stands in for it through a shim of the few calls the gateway makes
-(post, read, stream, release), so the gateway's code is the same in both runs.
+difference of the latency percentiles, over `--rounds` rounds per client. The gateway's
+engine client is aiohttp's; for the comparison, httpx stands in for it through a shim of the
+few calls the gateway makes (post, read, stream, release), so the gateway's code is the same
+in both runs.
 """
 
 import argparse

@@ -37,18 +37,22 @@ def config_from_params(params: dict, policy: str) -> SchedulerConfig:
 
 # The HexGen-Text2SQL paper tunes alpha alone, over this grid.
 PAPER_ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-# hexsim's first points beside its defaults: the weight of keeping every instance busy against
-# speed, like hexgen's alpha, weighs most, and differs most between clusters and workloads.
-IDLE_WEIGHT_GRID = (30.0, 300.0)
+# hexsim's first points beside its defaults, as (idle_weight, home_slack): the weight of keeping
+# every instance busy against speed, like hexgen's alpha, weighs most and differs most between
+# clusters; a home helps where the GPUs are alike and hurts where one is far faster than the
+# rest (on H100, A100, L40S, A6000 a query's long calls belong on the H100, not at their home).
+HEXSIM_GRID = ((30.0, 0.5), (300.0, 0.5), (90.0, 0.0), (30.0, 0.0), (10.0, 0.0))
 
 
 def starting_points(policy: str) -> list[dict]:
     """Params a new study tries first: the defaults, and for hexgen's kind the paper's alpha grid, for
-    hexsim an idle-weight grid, so tuning never ends worse (on its own seeds) than what it replaces."""
+    hexsim a grid of idle weight and home slack, so tuning never ends worse (on its own seeds) than
+    what it replaces."""
     default = SchedulerConfig()
     if policy == "hexsim":
         names = ("idle_weight", "eps", "batch_slowdown", "cache_weight", "kv_wait", "home_slack", "max_running")
         point = {name: getattr(default, name) for name in names}
-        return [point] + [point | {"idle_weight": w} for w in IDLE_WEIGHT_GRID if w != default.idle_weight]
+        grid = [point | {"idle_weight": w, "home_slack": h} for w, h in HEXSIM_GRID]
+        return [point] + [p for p in grid if p != point]
     points = [{"alpha": default.alpha}] + [{"alpha": a} for a in PAPER_ALPHA_GRID if a != default.alpha]
     return [{"beta": default.beta, "eps": default.eps, "max_running": default.max_running, **p} for p in points]

@@ -144,4 +144,5 @@ def test_hexsim_tunes_its_own_weights_and_starts_from_its_defaults():
         "home_slack": default.home_slack,
         "max_running": 0,
     }
-    assert starting_points("hexsim") == [point, point | {"idle_weight": 30.0}, point | {"idle_weight": 300.0}]
+    grid = [(30.0, 0.5), (300.0, 0.5), (90.0, 0.0), (30.0, 0.0), (10.0, 0.0)]
+    assert starting_points("hexsim") == [point] + [point | {"idle_weight": w, "home_slack": h} for w, h in grid]

@@ -19,8 +19,8 @@ def pooled_queries(paths: list[Path], prefix_model: str | None = None) -> tuple[
     """Every query of every trace, ids prefixed with the trace's name (each trace numbers its own).
 
     With `prefix_model` the pool gets that model's prefix segments after renaming, so queries of
-    different traces never share a query's own segments; without, each trace keeps its own
-    loader's (a .json trace's CHESS segments, keyed by its own query ids)."""
+    different traces never share a query's own segments; without, each trace keeps what its file
+    carries: a .jsonl trace its own segments, a .json trace (the published ones) none."""
     if prefix_model is None:
         return tuple(replace(q, id=f"{path.stem}/{q.id}") for path in paths for q in load_trace(path))
     pool = [replace(q, id=f"{path.stem}/{q.id}") for path in paths for q in load_trace(path, prefix_model="none")]

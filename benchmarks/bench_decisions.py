@@ -1,15 +1,16 @@
 """Scheduler decision latency: one event through the gateway's adapter.
 
-    python benchmarks/bench_decisions.py [--policy hexgen] [--ops 20000] [--waiting 1000]
+    python benchmarks/bench_decisions.py [--policy hexgen] [--ops 20000]
+                                         [--waiting 1000]
 
-A policy (default hexgen) with its default weights and the default template, on 6 x A100, 5 x A6000 and
-5 x L40S serving Llama-3.1-70B, driven through `GatewayAdapter.send` as a
-gateway drives it. Each query is one stage of the bundled trace (its step
-names, prompt tokens, and output tokens as max_tokens). Every instance runs
-`--running` calls (the core's max_running cap), so each call dispatched waits
-in the core's queues until a call on its instance finishes and admits the
-most urgent one there: `--waiting` calls wait throughout (up to 5 more while
-a 5-call stage's calls are replaced).
+A policy (default hexgen) with its default weights and the default template,
+on 6 x A100, 5 x A6000 and 5 x L40S serving Llama-3.1-70B, driven through
+`GatewayAdapter.send` as a gateway drives it. Each query is one stage of the
+bundled trace (its step names, prompt tokens, and output tokens as
+max_tokens). Every instance runs `--running` calls (the core's max_running
+cap), so each call dispatched waits in the core's queues until a call on its
+instance finishes and admits the most urgent one there: `--waiting` calls wait
+throughout (up to 5 more while a 5-call stage's calls are replaced).
 
 Each send is timed alone with time.perf_counter_ns, after a warm-up, with
 the garbage collector enabled as the gateway runs it; the decision log, when
@@ -201,7 +202,13 @@ def measure(args, log: bool) -> tuple[dict[str, list[int]], list[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--policy", choices=list(POLICIES), default="hexgen", help="the policy (default hexgen)")
+    parser.add_argument(
+        "--policy",
+        choices=list(POLICIES),
+        default="hexgen",
+        metavar="NAME",
+        help=f"{', '.join(POLICIES)} (default hexgen)",
+    )
     parser.add_argument("--ops", type=int, default=20_000, help="timed operations per row (default 20,000)")
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed queries before each part (default 2,000)")
     parser.add_argument("--waiting", type=int, default=1_000, help="calls waiting in the core (default 1,000)")

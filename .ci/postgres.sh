@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Install and start a PostgreSQL server on loopback for the distributed-tuning tests, and
+# Start the installed PostgreSQL server on loopback for the distributed-tuning tests, and
 # print the URL of an empty database for them.
 set -euo pipefail
-if ! command -v pg_ctlcluster >/dev/null 2>&1; then
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
-fi
 version=$(ls /etc/postgresql | sort -n | tail -n 1)
 pg_ctlcluster "$version" main start >&2 || pg_ctlcluster "$version" main status >&2
 for _ in $(seq 30); do

@@ -25,6 +25,7 @@ they would be live.
 import argparse
 import gc
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -62,6 +63,10 @@ MODEL = "Llama-3.1-70B"
 CLUSTER = (("A100", 6), ("A6000", 5), ("L40S", 5))
 PARALLEL = 5
 ROWS = ("dispatch, 1-call stage", f"dispatch, {PARALLEL}-call, per call", "admit", "round trip of a call")
+
+
+class TooFewWaiting(Exception):
+    """The calls waiting do not keep every instance busy, so the benchmark's steady state does not hold."""
 
 
 def trace_stages() -> tuple[list[tuple[CallSpec, ...]], list[tuple[CallSpec, ...]]]:
@@ -151,14 +156,14 @@ class Gateway:
             self.arrive(next(specs), None)
         short = [i for i, calls in enumerate(self.admitted) if not calls]
         if short:
-            raise RuntimeError(f"instances {short} got no call while filling: raise --waiting")
+            raise TooFewWaiting(f"instances {short} got no call while filling")
 
     def step(self, specs: tuple[CallSpec, ...], samples: dict[str, list[int]] | None) -> None:
         """One query arrives while every instance is busy; a call finishes on each instance it was sent to."""
         before = self.waiting
         calls = self.arrive(specs, samples)
         if self.waiting != before + len(specs):
-            raise RuntimeError("a call was admitted at once: an instance has room (raise --waiting)")
+            raise TooFewWaiting("a call was admitted at once: an instance has room")
         for call in calls:
             done = self.admitted[self.core._calls[call].instance].popleft()  # the instance it was dispatched to
             finished = self.timed(CallFinished(done))
@@ -200,6 +205,19 @@ def measure(args, log: bool) -> tuple[dict[str, list[int]], list[int]]:
     return samples, collections
 
 
+def positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -209,11 +227,17 @@ def main() -> None:
         metavar="NAME",
         help=f"{', '.join(POLICIES)} (default hexgen)",
     )
-    parser.add_argument("--ops", type=int, default=20_000, help="timed operations per row (default 20,000)")
-    parser.add_argument("--warmup", type=int, default=2_000, help="untimed queries before each part (default 2,000)")
-    parser.add_argument("--waiting", type=int, default=1_000, help="calls waiting in the core (default 1,000)")
-    parser.add_argument("--running", type=int, default=4, help="max_running: calls per instance (default 4)")
-    parser.add_argument("--gap", type=float, default=0.05, help="clock seconds per call (default 0.05: 20 calls/s)")
+    parser.add_argument("--ops", type=positive(int), default=20_000, help="timed operations per row (default 20,000)")
+    parser.add_argument(
+        "--warmup", type=positive(int), default=2_000, help="untimed queries before each part (default 2,000)"
+    )
+    parser.add_argument(
+        "--waiting", type=positive(int), default=1_000, help="calls waiting in the core (default 1,000)"
+    )
+    parser.add_argument("--running", type=positive(int), default=4, help="max_running: calls per instance (default 4)")
+    parser.add_argument(
+        "--gap", type=positive(float), default=0.05, help="clock seconds per call (default 0.05: 20 calls/s)"
+    )
     args = parser.parse_args()
 
     instances = sum(count for _, count in CLUSTER)
@@ -222,7 +246,11 @@ def main() -> None:
         table.add_column(column, justify="left" if column == "operation" else "right")
     notes = []
     for log in (False, True):
-        samples, collections = measure(args, log)
+        try:
+            samples, collections = measure(args, log)
+        except TooFewWaiting as error:
+            print(f"bench_decisions: error: --waiting {args.waiting}: {error}; raise it", file=sys.stderr)
+            sys.exit(2)
         for row in ROWS:
             us = np.array(samples[row]) / 1000.0
             p50, p99, p999 = np.percentile(us, [50, 99, 99.9])

@@ -5,9 +5,9 @@
 Llama-3.1-70B on the paper's two clusters and on H100 + A100 + L40S + A6000, the calls'
 prompts carrying CHESS's shared segments (prefix caching on). Per cluster:
 
-1. `hexsim`, `hexgen` and `hexsim*` are tuned (Optuna TPE, `--trials` trials each, starting from the
-   defaults) for throughput at 95% attainment of 3 x base SLO under sustained load, on the
-   three traces' queries pooled, arrival seeds `--tune-seeds`.
+1. `hexsim`, `hexgen` and `hexsim*` are tuned (Optuna TPE, `--trials` trials each, starting
+   from the defaults) for throughput at 95% attainment of 3 x base SLO under sustained load,
+   on the three traces' queries pooled, arrival seeds `--tune-seeds`.
 2. Every policy is judged on each trace on arrival seeds `--judge-seeds`, which tuning never
    saw: throughput at 95% under sustained load, then the latency deadline at 95% at the rate
    the best other policy sustains there. The baselines run at their published defaults,

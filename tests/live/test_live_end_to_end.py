@@ -9,10 +9,16 @@ the simulator predicts.
 
 Round-robin's one run is not one number: which engine a call lands on depends on the order
 calls are sent, and moving arrivals by half a second moves its P95 by 13% (coefficient of
-variation over 16 simulations; hexgen's moves 3%). A live run shifts every call by a few
-milliseconds of HTTP, times the time scale, so its round-robin margin is held to the range
-the simulator gives under such shifts (widened by 10%), and its throughput margin, which is
-steady (3%), to within 10% of the simulator's.
+variation over 100 simulations, 204-386 s; hexgen's moves 4%). A live run shifts every call by
+a few milliseconds of HTTP, times the time scale, so round-robin's attainment and P95 are held
+to the range 48 simulations give under such shifts (P95 widened by 10%, attainment by 10
+points; a draw exceeds the largest of n draws like it one time in n + 1), and its throughput
+margin, which is steady (3%), to within 10% of the simulator's.
+
+Each live run is held to its own policy's simulations, not their ratio: the two live runs'
+noises are independent, so their P95 ratio swings wider than the ratios of simulations that
+share their shifted arrivals (a round-robin P95 1.9 sd high over a hexgen P95 2 sd low, each
+within its own range, made 3.27 against 16 simulations' 1.67-2.97).
 """
 
 import contextlib
@@ -79,11 +85,11 @@ def simulated(cluster: Path, trace: Path) -> dict:
     return json.loads(out.getvalue())["policies"]
 
 
-def margins_under_shifted_arrivals(cluster: Path, trace: Path, runs: int = 16, shift: float = 0.5) -> list[tuple]:
-    """(attainment gap, P95 ratio) of round-robin against hexgen, arrivals moved by up to `shift` s."""
+def under_shifted_arrivals(cluster: Path, trace: Path, runs: int = 48, shift: float = 0.5) -> list[dict]:
+    """Per run, each policy's (attainment, P95), arrivals moved by up to `shift` s."""
     experiment = Experiment.create(load_cluster(cluster), load_trace(trace))
     arrived = experiment.sample(RATE, 0)
-    margins = []
+    results = []
     for k in range(runs):
         moves = np.random.default_rng(k).uniform(0.0, shift, len(arrived))
         queries = [replace(q, arrival=q.arrival + move) for q, move in zip(arrived, moves, strict=True)]
@@ -91,10 +97,13 @@ def margins_under_shifted_arrivals(cluster: Path, trace: Path, runs: int = 16, s
             name: simulate(experiment.cluster, queries, get_policy(name), experiment.slo).queries
             for name in ("hexgen", "vllm")
         }
-        shares = {name: attainment(records, experiment.slo) for name, records in runs_of.items()}
-        p95 = {name: np.percentile([r.latency for r in records], 95) for name, records in runs_of.items()}
-        margins.append((shares["hexgen"] - shares["vllm"], p95["vllm"] / p95["hexgen"]))
-    return margins
+        results.append(
+            {
+                name: (attainment(records, experiment.slo), np.percentile([r.latency for r in records], 95))
+                for name, records in runs_of.items()
+            }
+        )
+    return results
 
 
 def test_the_gateway_on_emulated_engines_meets_the_simulators_prediction(tmp_path):
@@ -129,12 +138,13 @@ def test_the_gateway_on_emulated_engines_meets_the_simulators_prediction(tmp_pat
     # Attainment moves in steps of one query in 40 (2.5 points): within 10 points.
     assert attainment["live"]["hexgen"] == pytest.approx(attainment["sim"]["hexgen"], abs=0.10), attainment
     assert p95["live"]["hexgen"] == pytest.approx(p95["sim"]["hexgen"], rel=0.10), p95
-    gaps, ratios = zip(*margins_under_shifted_arrivals(cluster, trace), strict=True)
-    gap = attainment["live"]["hexgen"] - attainment["live"]["vllm"]
-    ratio = p95["live"]["vllm"] / p95["live"]["hexgen"]
+    shifted = under_shifted_arrivals(cluster, trace)
+    gaps = [run["hexgen"][0] - run["vllm"][0] for run in shifted]
+    ratios = [run["vllm"][1] / run["hexgen"][1] for run in shifted]
     assert min(gaps) > 0.2 and min(ratios) > 1.5, "the simulator predicts round-robin clearly worse"
-    assert min(gaps) - 0.10 <= gap <= max(gaps) + 0.10, (gap, gaps)
-    assert 0.9 * min(ratios) <= ratio <= 1.1 * max(ratios), (ratio, ratios)
+    shares, p95s = zip(*(run["vllm"] for run in shifted), strict=True)
+    assert min(shares) - 0.10 <= attainment["live"]["vllm"] <= max(shares) + 0.10, (attainment, shares)
+    assert 0.9 * min(p95s) <= p95["live"]["vllm"] <= 1.1 * max(p95s), (p95, p95s)
     throughput = {
         name: runs["vllm"]["makespan_s"] / runs["hexgen"]["makespan_s"]
         for name, runs in (("live", live), ("sim", predicted))

@@ -35,6 +35,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from hexsim.cli.options import positive_float, positive_int
 from hexsim.live.adapter import GatewayAdapter
 from hexsim.metrics.base_slo import base_slo
 from hexsim.profiles.gpus import canonical_gpu
@@ -205,19 +206,6 @@ def measure(args, log: bool) -> tuple[dict[str, list[int]], list[int]]:
     return samples, collections
 
 
-def positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-        return value
-
-    return parse
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -227,16 +215,14 @@ def main() -> None:
         metavar="NAME",
         help=f"{', '.join(POLICIES)} (default hexgen)",
     )
-    parser.add_argument("--ops", type=positive(int), default=20_000, help="timed operations per row (default 20,000)")
+    parser.add_argument("--ops", type=positive_int, default=20_000, help="timed operations per row (default 20,000)")
     parser.add_argument(
-        "--warmup", type=positive(int), default=2_000, help="untimed queries before each part (default 2,000)"
+        "--warmup", type=positive_int, default=2_000, help="untimed queries before each part (default 2,000)"
     )
+    parser.add_argument("--waiting", type=positive_int, default=1_000, help="calls waiting in the core (default 1,000)")
+    parser.add_argument("--running", type=positive_int, default=4, help="max_running: calls per instance (default 4)")
     parser.add_argument(
-        "--waiting", type=positive(int), default=1_000, help="calls waiting in the core (default 1,000)"
-    )
-    parser.add_argument("--running", type=positive(int), default=4, help="max_running: calls per instance (default 4)")
-    parser.add_argument(
-        "--gap", type=positive(float), default=0.05, help="clock seconds per call (default 0.05: 20 calls/s)"
+        "--gap", type=positive_float, default=0.05, help="clock seconds per call (default 0.05: 20 calls/s)"
     )
     args = parser.parse_args()
 

@@ -12,8 +12,8 @@ prompts carrying CHESS's shared segments (prefix caching on). Per cluster:
    saw: throughput at 95% under sustained load, then the latency deadline at 95% at the rate
    the best other policy sustains there. The baselines run at their published defaults,
    `hexsim` and `hexgen` with their tuned configs. An upper bound beside them: `hexsim` told
-   every call's true output length (`hexsim*`; no runtime knows it before the call runs), tuned
-   the same way with the lengths known, since weights tuned on estimates fit other estimates.
+   every call's true output length (`hexsim*`; no runtime knows it before the call runs), with
+   its own tuned config, since weights tuned on estimated lengths need not fit true ones.
 
 Base SLOs are the standard CHESS workflow's (`base_slo_rule="chess"`), as in the other
 experiments. Writes results/beyond_paper.md and .json.
